@@ -1,0 +1,137 @@
+"""The one object behind the API, the CLI and the tests.
+
+``Deconflict`` owns the database, the sequencer, the conflict engine and the separation
+rules, and exposes the domain through three desks: ``parties``, ``declarations`` and
+``advisories``. Whatever door a request comes through, it meets the same checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from deconflict.core.declarations import Activity
+from deconflict.core.engine import ScanEngine
+from deconflict.core.errors import Unauthenticated
+from deconflict.core.events import HOST, Event, EventKind, NewEvent
+from deconflict.core.parties import (
+    Principal,
+    Role,
+    SeparationRule,
+    SeparationRules,
+    hash_token,
+    new_id,
+    new_token,
+)
+from deconflict.core.visibility import DisclosurePolicy
+from deconflict.service.advisories import Advisories
+from deconflict.service.declarations import Declarations
+from deconflict.service.parties import Parties
+from deconflict.service.sequencer import Sequencer, Transaction
+from deconflict.settings import Settings
+from deconflict.storage import projector, queries
+from deconflict.storage import tables as t
+from deconflict.storage.database import create_schema, open_engine
+
+
+class Deconflict:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock = settings.clock
+        self.db = open_engine(settings.database_url)
+        create_schema(self.db)
+        self.sequencer = Sequencer(self.db, self.clock)
+        self.engine = ScanEngine()
+        self.rules = SeparationRules(default_m=settings.default_separation_m)
+        self.disclosure = DisclosurePolicy(
+            settings.disclosure_precision_m, settings.disclosure_time_s
+        )
+        self.parties = Parties(self)
+        self.declarations = Declarations(self)
+        self.advisories = Advisories(self)
+        self.sequencer.follow(self._follow)
+        self._load_followers()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def authenticate(self, token: str | None) -> Principal:
+        if not token:
+            raise Unauthenticated("a bearer token is required")
+        with self.db.connect() as conn:
+            principal = queries.principal_by_token_hash(conn, hash_token(token))
+        if principal is None:
+            raise Unauthenticated("the bearer token is not valid")
+        return principal
+
+    def add_host_administrator(self, name: str = "host administrator") -> str:
+        """A new host administrator's token; only someone with the database file can do this."""
+        token = new_token()
+
+        def command(tx: Transaction) -> None:
+            tx.append(
+                NewEvent(
+                    EventKind.member_added,
+                    {
+                        "member_id": new_id("mbr"),
+                        "party_id": None,
+                        "role": Role.host.value,
+                        "name": name,
+                        "token_hash": hash_token(token),
+                    },
+                    frozenset({HOST}),
+                )
+            )
+
+        self.sequencer.write(command)
+        return token
+
+    def rebuild(self) -> int:
+        """Empty every projection and replay the log into it; returns the number of events replayed."""
+
+        def command(tx: Transaction) -> int:
+            for table in t.PROJECTIONS:
+                tx.conn.execute(table.delete())
+            count = 0
+            for event in queries.events(tx.conn):
+                projector.apply(tx.conn, event)
+                count += 1
+            return count
+
+        count = self.sequencer.write(command)
+        self._load_followers()
+        return count
+
+    def _load_followers(self) -> None:
+        """Rebuild the in-memory engine and rules from the committed state."""
+        self.engine.clear()
+        with self.db.connect() as conn:
+            self.rules = SeparationRules(
+                queries.separation_rules(conn), self.settings.default_separation_m
+            )
+            for stored in queries.active_declarations(conn):
+                self.engine.upsert(
+                    Activity.of(stored.id, stored.version, stored.party_id, stored.feature)
+                )
+
+    def _follow(self, events: Iterable[Event]) -> None:
+        for event in events:
+            body = event.body
+            if event.kind in (EventKind.declaration_declared, EventKind.declaration_amended):
+                feature = queries.feature_from_json(body["feature"])
+                self.engine.upsert(
+                    Activity.of(body["declaration_id"], body["version"], body["party_id"], feature)
+                )
+            elif event.kind in (EventKind.declaration_cancelled, EventKind.declaration_expired):
+                self.engine.remove(body["declaration_id"])
+            elif event.kind is EventKind.separation_rule_set:
+                self.rules.set(
+                    SeparationRule(
+                        body["party_a"], body["party_b"], body["category"], body["distance_m"]
+                    )
+                )
+
+    def event_count(self) -> int:
+        with self.db.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t.events)).scalar_one())

@@ -1,0 +1,42 @@
+"""Configuration of one Deconflict deployment, read from arguments or ``DECONFLICT_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deconflict.core.clock import Clock, SystemClock
+
+
+@dataclass
+class Settings:
+    """Everything :func:`deconflict.api.app.create_app` and :class:`Deconflict` are built from.
+
+    Nothing is read at import time: a process can hold several services with different
+    settings (the tests do).
+    """
+
+    database_url: str = "sqlite:///deconflict.sqlite"
+    clock: Clock = field(default_factory=SystemClock)
+    max_body_bytes: int = 1_048_576
+    default_separation_m: float = 1000.0
+    disclosure_precision_m: float = 10_000.0
+    disclosure_time_s: int = 3600
+    page_size_max: int = 500
+    expiry_interval_s: float = 30.0
+
+    @classmethod
+    def from_environment(cls, **overrides: object) -> Settings:
+        """Settings from ``DECONFLICT_DATABASE_URL`` and friends, then explicit overrides."""
+        values: dict[str, object] = {}
+        if url := os.environ.get("DECONFLICT_DATABASE_URL"):
+            values["database_url"] = url
+        if limit := os.environ.get("DECONFLICT_MAX_BODY_BYTES"):
+            values["max_body_bytes"] = int(limit)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"

@@ -1,0 +1,242 @@
+"""Applies events to the projection tables; the only code that writes them.
+
+Live writes and ``deconflict rebuild`` both come through :func:`apply`, which is why a
+rebuild reproduces the live state exactly: there is no second path to drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from deconflict.core.declarations import DeclarationFeature, Status, expires_at
+from deconflict.core.events import EVERY_PARTY, Event, EventKind
+from deconflict.storage import tables as t
+
+Apply = Callable[[sa.Connection, Event], None]
+
+
+def iso(event: Event) -> str:
+    return event.recorded_at.isoformat().replace("+00:00", "Z")
+
+
+def _party_registered(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        t.parties.insert().values(
+            id=b["party_id"], name=b["name"], aliases=b["aliases"], registered_at=iso(event)
+        )
+    )
+
+
+def _member_added(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        t.members.insert().values(
+            id=b["member_id"],
+            party_id=b["party_id"],
+            role=b["role"],
+            name=b["name"],
+            token_hash=b["token_hash"],
+            added_at=iso(event),
+        )
+    )
+
+
+def _member_revoked(conn: sa.Connection, event: Event) -> None:
+    conn.execute(
+        t.members.update()
+        .where(t.members.c.id == event.body["member_id"])
+        .values(revoked_at=iso(event))
+    )
+
+
+def _rule_set(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    key = {"party_a": b["party_a"], "party_b": b["party_b"], "category": b["category"] or ""}
+    conn.execute(
+        t.separation_rules.delete().where(
+            *(getattr(t.separation_rules.c, column) == value for column, value in key.items())
+        )
+    )
+    conn.execute(
+        t.separation_rules.insert().values(**key, distance_m=b["distance_m"], set_at=iso(event))
+    )
+
+
+def _declaration_columns(feature_json: dict[str, Any]) -> dict[str, Any]:
+    feature = DeclarationFeature.model_validate(feature_json, strict=False)
+    shape = feature.shape()
+    min_lon, min_lat, max_lon, max_lat = shape.bounds
+    props = feature.properties
+    if props.times is not None:
+        reach_start = props.times[0].timestamp() - props.schedule_tolerance_s
+        reach_end: float | None = props.times[-1].timestamp() + props.schedule_tolerance_s
+    else:
+        assert props.start is not None
+        reach_start = props.start.timestamp()
+        reach_end = None if props.end is None else props.end.timestamp()
+    expiry = expires_at(feature)
+    return {
+        "kind": props.kind.value,
+        "feature": feature_json,
+        "reach_start": reach_start,
+        "reach_end": reach_end,
+        "min_lon": min_lon,
+        "min_lat": min_lat,
+        "max_lon": max_lon,
+        "max_lat": max_lat,
+        "expires_at": None if expiry is None else expiry.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _write_shares(conn: sa.Connection, declaration_id: str, feature_json: dict[str, Any]) -> None:
+    conn.execute(
+        t.declaration_shares.delete().where(t.declaration_shares.c.declaration_id == declaration_id)
+    )
+    share = feature_json["properties"].get("share_with", [])
+    parties = [EVERY_PARTY] if share == "all" else list(share)
+    if parties:
+        conn.execute(
+            t.declaration_shares.insert(),
+            [{"declaration_id": declaration_id, "party_id": p} for p in parties],
+        )
+
+
+def _declared(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    at = iso(event)
+    conn.execute(
+        t.declarations.insert().values(
+            id=b["declaration_id"],
+            party_id=b["party_id"],
+            version=b["version"],
+            status=Status.active.value,
+            created_at=at,
+            updated_at=at,
+            confirmed_at=at,
+            created_seq=event.seq,
+            **_declaration_columns(b["feature"]),
+        )
+    )
+    _write_version(conn, event)
+
+
+def _write_version(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        t.declaration_versions.insert().values(
+            declaration_id=b["declaration_id"],
+            version=b["version"],
+            feature=b["feature"],
+            recorded_seq=event.seq,
+        )
+    )
+    _write_shares(conn, b["declaration_id"], b["feature"])
+
+
+def _amended(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    at = iso(event)
+    conn.execute(
+        t.declarations.update()
+        .where(t.declarations.c.id == b["declaration_id"])
+        .values(
+            version=b["version"],
+            updated_at=at,
+            confirmed_at=at,
+            **_declaration_columns(b["feature"]),
+        )
+    )
+    _write_version(conn, event)
+
+
+def _status(status: Status) -> Apply:
+    def apply_status(conn: sa.Connection, event: Event) -> None:
+        conn.execute(
+            t.declarations.update()
+            .where(t.declarations.c.id == event.body["declaration_id"])
+            .values(status=status.value, updated_at=iso(event))
+        )
+
+    return apply_status
+
+
+def _reconfirmed(conn: sa.Connection, event: Event) -> None:
+    conn.execute(
+        t.declarations.update()
+        .where(t.declarations.c.id == event.body["declaration_id"])
+        .values(confirmed_at=iso(event))
+    )
+
+
+def _advisory_raised(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        t.advisories.insert().values(
+            id=b["advisory_id"],
+            status="open",
+            declaration_a=b["a"]["declaration_id"],
+            version_a=b["a"]["version"],
+            party_a=b["a"]["party_id"],
+            declaration_b=b["b"]["declaration_id"],
+            version_b=b["b"]["version"],
+            party_b=b["b"]["party_id"],
+            encounter=b["encounter"],
+            raised_at=iso(event),
+            raised_seq=event.seq,
+            supersedes=b.get("supersedes"),
+        )
+    )
+    recipients = [
+        {"advisory_id": b["advisory_id"], "party_id": p, "disclosure": d}
+        for p, d in b["recipients"].items()
+    ]
+    if (
+        recipients
+    ):  # a conflict neither side may be told of is still recorded, for the host's record
+        conn.execute(t.advisory_recipients.insert(), recipients)
+
+
+def _advisory_resolved(conn: sa.Connection, event: Event) -> None:
+    conn.execute(
+        t.advisories.update()
+        .where(t.advisories.c.id == event.body["advisory_id"])
+        .values(status="resolved", resolved_at=iso(event), resolution=event.body["reason"])
+    )
+
+
+def _advisory_acknowledged(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        t.advisory_acknowledgements.insert().values(
+            advisory_id=b["advisory_id"],
+            party_id=b["party_id"],
+            member_id=b["member_id"],
+            at=iso(event),
+            note=b.get("note"),
+            seq=event.seq,
+        )
+    )
+
+
+APPLIERS: dict[EventKind, Apply] = {
+    EventKind.party_registered: _party_registered,
+    EventKind.member_added: _member_added,
+    EventKind.member_revoked: _member_revoked,
+    EventKind.separation_rule_set: _rule_set,
+    EventKind.declaration_declared: _declared,
+    EventKind.declaration_amended: _amended,
+    EventKind.declaration_cancelled: _status(Status.cancelled),
+    EventKind.declaration_expired: _status(Status.expired),
+    EventKind.declaration_reconfirmed: _reconfirmed,
+    EventKind.advisory_raised: _advisory_raised,
+    EventKind.advisory_resolved: _advisory_resolved,
+    EventKind.advisory_acknowledged: _advisory_acknowledged,
+}
+
+
+def apply(conn: sa.Connection, event: Event) -> None:
+    APPLIERS[event.kind](conn, event)

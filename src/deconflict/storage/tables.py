@@ -1,0 +1,151 @@
+"""The schema: the event log, and the projections derived from it.
+
+Only ``events`` is authoritative. Every other table is written exclusively by
+:mod:`deconflict.storage.projector` from events, so it can be dropped and rebuilt.
+Timestamps are ISO 8601 UTC strings (``...Z``), which sort correctly as text on every
+backend; epoch-second columns exist where the service filters by time.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("recorded_at", sa.String(40), nullable=False),
+    sa.Column("actor_member", sa.String(64)),
+    sa.Column("audience", sa.JSON, nullable=False),
+    sa.Column("salt", sa.LargeBinary(16), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+)
+
+parties = sa.Table(
+    "parties",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("aliases", sa.JSON, nullable=False),
+    sa.Column("registered_at", sa.String(40), nullable=False),
+)
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("party_id", sa.String(64), sa.ForeignKey("parties.id")),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("added_at", sa.String(40), nullable=False),
+    sa.Column("revoked_at", sa.String(40)),
+)
+
+separation_rules = sa.Table(
+    "separation_rules",
+    metadata,
+    sa.Column("party_a", sa.String(64), primary_key=True),
+    sa.Column("party_b", sa.String(64), primary_key=True),
+    sa.Column("category", sa.String(64), primary_key=True),
+    sa.Column("distance_m", sa.Float, nullable=False),
+    sa.Column("set_at", sa.String(40), nullable=False),
+)
+
+declarations = sa.Table(
+    "declarations",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("party_id", sa.String(64), sa.ForeignKey("parties.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("feature", sa.JSON, nullable=False),
+    sa.Column("reach_start", sa.Float, nullable=False),
+    sa.Column("reach_end", sa.Float),
+    sa.Column("min_lon", sa.Float, nullable=False),
+    sa.Column("min_lat", sa.Float, nullable=False),
+    sa.Column("max_lon", sa.Float, nullable=False),
+    sa.Column("max_lat", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.String(40)),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Column("confirmed_at", sa.String(40), nullable=False),
+    sa.Column("created_seq", sa.BigInteger, nullable=False, unique=True),
+)
+sa.Index("ix_declarations_party", declarations.c.party_id, declarations.c.created_seq)
+sa.Index("ix_declarations_status_expiry", declarations.c.status, declarations.c.expires_at)
+
+declaration_versions = sa.Table(
+    "declaration_versions",
+    metadata,
+    sa.Column("declaration_id", sa.String(64), sa.ForeignKey("declarations.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("feature", sa.JSON, nullable=False),
+    sa.Column("recorded_seq", sa.BigInteger, nullable=False),
+)
+
+declaration_shares = sa.Table(
+    "declaration_shares",
+    metadata,
+    sa.Column("declaration_id", sa.String(64), sa.ForeignKey("declarations.id"), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+)
+sa.Index("ix_declaration_shares_party", declaration_shares.c.party_id)
+
+advisories = sa.Table(
+    "advisories",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("declaration_a", sa.String(64), nullable=False),
+    sa.Column("version_a", sa.Integer, nullable=False),
+    sa.Column("party_a", sa.String(64), nullable=False),
+    sa.Column("declaration_b", sa.String(64), nullable=False),
+    sa.Column("version_b", sa.Integer, nullable=False),
+    sa.Column("party_b", sa.String(64), nullable=False),
+    sa.Column("encounter", sa.JSON, nullable=False),
+    sa.Column("raised_at", sa.String(40), nullable=False),
+    sa.Column("raised_seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("resolved_at", sa.String(40)),
+    sa.Column("resolution", sa.String(64)),
+    sa.Column("supersedes", sa.String(64)),
+)
+sa.Index("ix_advisories_declaration_a", advisories.c.declaration_a, advisories.c.status)
+sa.Index("ix_advisories_declaration_b", advisories.c.declaration_b, advisories.c.status)
+
+advisory_recipients = sa.Table(
+    "advisory_recipients",
+    metadata,
+    sa.Column("advisory_id", sa.String(64), sa.ForeignKey("advisories.id"), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("disclosure", sa.String(16), nullable=False),
+)
+sa.Index("ix_advisory_recipients_party", advisory_recipients.c.party_id)
+
+advisory_acknowledgements = sa.Table(
+    "advisory_acknowledgements",
+    metadata,
+    sa.Column("advisory_id", sa.String(64), sa.ForeignKey("advisories.id"), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("member_id", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("note", sa.String(2000)),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
+PROJECTIONS = [
+    advisory_acknowledgements,
+    advisory_recipients,
+    advisories,
+    declaration_shares,
+    declaration_versions,
+    declarations,
+    separation_rules,
+    members,
+    parties,
+]
+"""Every derived table, children first, in the order a rebuild empties them."""
