@@ -1,10 +1,15 @@
 """The single writer: every state change passes through here, one at a time.
 
-One lock orders all writes within a process, and the log's next number is read inside
-the same transaction that appends, so the log has no gaps and conflict detection always
-sees the state the previous write committed. Projections are updated in that transaction
-too; only after the commit are in-memory followers (the conflict engine) told, so they
-never run ahead of what is durable.
+One lock orders all writes within a process; across processes the database's own write
+lock does (``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on
+PostgreSQL), taken before the log's next number is read. So the log has no gaps, and
+conflict detection always sees the state the previous write committed.
+
+Projections are updated in the same transaction. In-memory followers (the conflict
+engine, the separation rules) are told only after the commit, so they never run ahead of
+what is durable; and before each write they catch up on events that another process (a
+second server, or the CLI working on the file) committed meanwhile, so they never fall
+behind either.
 """
 
 from __future__ import annotations
@@ -62,23 +67,54 @@ class Transaction:
         return event
 
 
+WRITER_OPTION = "deconflict_writer"
+POSTGRES_WRITE_LOCK = 0x6465636F6E666C  # "deconfl": one key for the whole log
+
+
 class Sequencer:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
         self._clock = clock
         self._lock = threading.Lock()
         self._followers: list[Follower] = []
+        self._followed_seq = 0
 
     def follow(self, follower: Follower) -> None:
         self._followers.append(follower)
 
+    def followed_from(self, seq: int) -> None:
+        """The followers were just loaded from the state as of event ``seq``."""
+        self._followed_seq = seq
+
     def write(self, command: Callable[[Transaction], T]) -> T:
         """Run ``command`` in one transaction; its events are committed together or not at all."""
         with self._lock:
-            with self._engine.begin() as conn:
-                last = conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar_one_or_none()
-                tx = Transaction(conn, next_seq=(last or 0) + 1, now=self._clock.now())
-                result = command(tx)
-            for follower in self._followers:
-                follower(tx.events)
+            with self._engine.connect() as conn:
+                conn.execution_options(**{WRITER_OPTION: True})
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                            {"key": POSTGRES_WRITE_LOCK},
+                        )
+                    last = (
+                        conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar_one_or_none()
+                        or 0
+                    )
+                    self._catch_up(conn, last)
+                    tx = Transaction(conn, next_seq=last + 1, now=self._clock.now())
+                    result = command(tx)
+            self._tell(tx.events)
             return result
+
+    def _catch_up(self, conn: sa.Connection, last: int) -> None:
+        if last > self._followed_seq:
+            from deconflict.storage import queries
+
+            self._tell(list(queries.events(conn, after_seq=self._followed_seq)))
+
+    def _tell(self, events: list[Event]) -> None:
+        for follower in self._followers:
+            follower(events)
+        if events:
+            self._followed_seq = events[-1].seq

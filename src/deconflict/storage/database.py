@@ -35,7 +35,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # The single writer takes SQLite's write lock at once, so that a second process cannot
+    # slip a write between our reading the log's last number and appending after it.
+    writer = connection.get_execution_options().get("deconflict_writer", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 def create_schema(engine: Engine) -> None:
