@@ -53,6 +53,9 @@ cannot hide an approach whose geodesic distance is below S."""
 BUFFER_QUAD_SEGS = 32
 """Quarter-circle resolution of the buffer used for a movement × site/area window."""
 
+TIME_SLACK = 1e-9
+"""Relative widening of the schedule band |s − u| ≤ T against rounding (see _piece_pair)."""
+
 BISECTION_TOLERANCE = 1e-10
 """Fraction of a route piece to which a movement × movement window edge is located."""
 
@@ -468,12 +471,13 @@ class _PiecePair:
         mu = lo if vv == 0.0 else min(max((px * self.v[0] + py * self.v[1]) / vv, lo), hi)
         return self.squared(lam, mu)
 
-    def fraction_range(self, inside: float, limit2: float) -> tuple[float, float]:
-        """The hull of λ whose profile is below ``limit2``, given one such λ (``inside``)."""
-        lams = [lam for lam, _ in self.polygon()]
+    def fraction_range(self, inside: float, bounds: tuple[float, float], limit2: float,
+                       ) -> tuple[float, float]:
+        """The hull of λ whose profile is below ``limit2``, given one such λ (``inside``) and
+        the feasible polygon's extent in λ (``bounds``)."""
         return (
-            _edge_of(self.profile, inside, min(lams), limit2),
-            _edge_of(self.profile, inside, max(lams), limit2),
+            _edge_of(self.profile, inside, bounds[0], limit2),
+            _edge_of(self.profile, inside, bounds[1], limit2),
         )
 
 
@@ -542,8 +546,11 @@ def _movement_movement(a: Activity, b: Activity, separation: float, projection: 
     for i, j, pair, lam, mu in close:
         if pair.squared(lam, mu) >= separation * separation:
             continue
-        lam_lo, lam_hi = pair.fraction_range(lam, separation * separation)
-        mu_lo, mu_hi = pair.swapped().fraction_range(mu, separation * separation)
+        corners = pair.polygon()
+        lams, mus = [c[0] for c in corners], [c[1] for c in corners]
+        limit2 = separation * separation
+        lam_lo, lam_hi = pair.fraction_range(lam, (min(lams), max(lams)), limit2)
+        mu_lo, mu_hi = pair.swapped().fraction_range(mu, (min(mus), max(mus)), limit2)
         earliest = min(earliest, ra.instant(i, lam_lo), rb.instant(j, mu_lo))
         latest = max(latest, ra.instant(i, lam_hi), rb.instant(j, mu_hi))
     return Encounter(
@@ -553,15 +560,22 @@ def _movement_movement(a: Activity, b: Activity, separation: float, projection: 
 
 
 def _piece_pair(ra: _Route, i: int, rb: _Route, j: int, tolerance: float) -> _PiecePair:
+    """The pair's quantities; the schedule band is widened by a few nanoseconds per second.
+
+    With no tolerance (T = 0) or an instantaneous piece, the feasible set is a line or a
+    point, which rounding in the clipping could lose altogether; a relative slack of 1e-9 keeps
+    such exact touches, at no cost that matters (a millisecond in a day).
+    """
     a0, a1, b0, b1 = ra.xy[i], ra.xy[i + 1], rb.xy[j], rb.xy[j + 1]
+    delta = float(ra.times[i] - rb.times[j])
+    da = float(ra.times[i + 1] - ra.times[i])
+    db = float(rb.times[j + 1] - rb.times[j])
+    slack = TIME_SLACK * max(1.0, abs(float(ra.times[i])), abs(float(rb.times[j])), da, db, tolerance)
     return _PiecePair(
         w=(float(a0[0] - b0[0]), float(a0[1] - b0[1])),
         u=(float(a1[0] - a0[0]), float(a1[1] - a0[1])),
         v=(float(b1[0] - b0[0]), float(b1[1] - b0[1])),
-        delta=float(ra.times[i] - rb.times[j]),
-        da=float(ra.times[i + 1] - ra.times[i]),
-        db=float(rb.times[j + 1] - rb.times[j]),
-        tolerance=tolerance,
+        delta=delta, da=da, db=db, tolerance=tolerance + slack,
     )
 
 

@@ -29,15 +29,24 @@ from deconflict.storage import tables as t
 
 T = TypeVar("T")
 Follower = Callable[[list[Event]], None]
+AppendHook = Callable[["Transaction", Event], None]
+FinishHook = Callable[["Transaction"], None]
 
 
 class Transaction:
     """The view a command has of one write: read the current state, append events."""
 
-    def __init__(self, conn: sa.Connection, next_seq: int, now: datetime) -> None:
+    def __init__(
+        self,
+        conn: sa.Connection,
+        next_seq: int,
+        now: datetime,
+        on_append: list[AppendHook] | None = None,
+    ) -> None:
         self.conn = conn
         self.now = now
         self._next_seq = next_seq
+        self._on_append = on_append or []
         self.events: list[Event] = []
 
     def append(self, new: NewEvent) -> Event:
@@ -62,6 +71,8 @@ class Transaction:
             )
         )
         projector.apply(self.conn, event)
+        for hook in self._on_append:
+            hook(self, event)
         self._next_seq += 1
         self.events.append(event)
         return event
@@ -77,10 +88,21 @@ class Sequencer:
         self._clock = clock
         self._lock = threading.Lock()
         self._followers: list[Follower] = []
+        self._on_append: list[AppendHook] = []
+        self._on_finish: list[FinishHook] = []
         self._followed_seq = 0
 
     def follow(self, follower: Follower) -> None:
+        """Call ``follower`` with the events of every committed write, after the commit."""
         self._followers.append(follower)
+
+    def on_append(self, hook: AppendHook) -> None:
+        """Call ``hook`` inside the transaction for every event appended (e.g. to extend the Merkle tree)."""
+        self._on_append.append(hook)
+
+    def on_finish(self, hook: FinishHook) -> None:
+        """Call ``hook`` inside the transaction once the command is done (e.g. to sign a checkpoint)."""
+        self._on_finish.append(hook)
 
     def followed_from(self, seq: int) -> None:
         """The followers were just loaded from the state as of event ``seq``."""
@@ -102,8 +124,13 @@ class Sequencer:
                         or 0
                     )
                     self._catch_up(conn, last)
-                    tx = Transaction(conn, next_seq=last + 1, now=self._clock.now())
+                    tx = Transaction(
+                        conn, next_seq=last + 1, now=self._clock.now(), on_append=self._on_append
+                    )
                     result = command(tx)
+                    if tx.events:
+                        for hook in self._on_finish:
+                            hook(tx)
             self._tell(tx.events)
             return result
 
