@@ -5,17 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 ARTIFACTS := artifacts
-APT_PACKAGES := chromium postgresql-common
+# Debian packages the tests need; installed only when missing (root on these machines).
+APT_PACKAGES :=
 
 .PHONY: demo test lint bench install system-packages clean typecheck
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
 
-# Debian packages: chromium for the browser tests. Root is expected on these machines.
 $(STAMPS)/system: | $(STAMPS)
-	@if ! command -v chromium >/dev/null 2>&1; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 	touch $@
 
