@@ -54,7 +54,7 @@ BUFFER_QUAD_SEGS = 32
 """Quarter-circle resolution of the buffer used for a movement × site/area window."""
 
 TIME_SLACK = 1e-9
-"""Relative widening of the schedule band |s − u| ≤ T against rounding (see _piece_pair)."""
+"""Relative widening of the schedule band |s − u| ≤ T against rounding (see _widened)."""
 
 BISECTION_TOLERANCE = 1e-10
 """Fraction of a route piece to which a movement × movement window edge is located."""
@@ -138,7 +138,9 @@ def _times_can_meet(a: Activity, b: Activity) -> bool:
     """
     a_first, a_last = a.reach
     b_first, b_last = b.reach
-    return a_first <= b_last and b_first <= a_last
+    # A microsecond of slack so that rounding in start − τ cannot drop an exact touch; the
+    # exact checks that follow decide.
+    return a_first <= b_last + 1e-6 and b_first <= a_last + 1e-6
 
 
 def _altitudes_overlap(a: Activity, b: Activity) -> bool:
@@ -262,8 +264,9 @@ def _movement_place(m: Activity, place: Activity, separation: float, projection:
     """Instants u of the movement whose [u − τ, u + τ] meets the site's window are feasible."""
     route = _Route.of(m, projection, origin=m.start)
     window_start, window_end = _window(place)
-    first = window_start - m.tolerance_s - route.origin
-    last = window_end + m.tolerance_s - route.origin
+    reach = _widened(m.tolerance_s, route)  # see _widened: keeps exact touches
+    first = window_start - reach - route.origin
+    last = window_end + reach - route.origin
     shape = projection.geometry(place.geometry)
     limit = separation * SEARCH_SLACK + 1.0
 
@@ -519,7 +522,7 @@ def _movement_movement(a: Activity, b: Activity, separation: float, projection: 
                        ) -> Encounter | None:
     origin = min(a.start, b.start)
     ra, rb = _Route.of(a, projection, origin), _Route.of(b, projection, origin)
-    tolerance = ra.tolerance_s + rb.tolerance_s
+    tolerance = _widened(ra.tolerance_s + rb.tolerance_s, ra, rb)
     limit = separation * SEARCH_SLACK + 1.0
 
     best: tuple[float, int, int, float, float] | None = None  # d², i, j, λ, μ
@@ -559,23 +562,27 @@ def _movement_movement(a: Activity, b: Activity, separation: float, projection: 
     )
 
 
-def _piece_pair(ra: _Route, i: int, rb: _Route, j: int, tolerance: float) -> _PiecePair:
-    """The pair's quantities; the schedule band is widened by a few nanoseconds per second.
+def _widened(tolerance: float, *routes: _Route) -> float:
+    """The schedule band T, widened by a billionth of the (relative) times involved.
 
-    With no tolerance (T = 0) or an instantaneous piece, the feasible set is a line or a
-    point, which rounding in the clipping could lose altogether; a relative slack of 1e-9 keeps
-    such exact touches, at no cost that matters (a millisecond in a day).
+    With no tolerance (T = 0) or an instantaneous piece, the feasible set of a piece pair is a
+    line or a point, which rounding in the clipping could lose altogether; the slack keeps
+    such exact touches, at no cost that matters (below a millisecond in a week).
     """
+    span = max(float(np.max(np.abs(r.times))) for r in routes)
+    return tolerance + TIME_SLACK * max(1.0, span, tolerance)
+
+
+def _piece_pair(ra: _Route, i: int, rb: _Route, j: int, tolerance: float) -> _PiecePair:
     a0, a1, b0, b1 = ra.xy[i], ra.xy[i + 1], rb.xy[j], rb.xy[j + 1]
-    delta = float(ra.times[i] - rb.times[j])
-    da = float(ra.times[i + 1] - ra.times[i])
-    db = float(rb.times[j + 1] - rb.times[j])
-    slack = TIME_SLACK * max(1.0, abs(float(ra.times[i])), abs(float(rb.times[j])), da, db, tolerance)
     return _PiecePair(
         w=(float(a0[0] - b0[0]), float(a0[1] - b0[1])),
         u=(float(a1[0] - a0[0]), float(a1[1] - a0[1])),
         v=(float(b1[0] - b0[0]), float(b1[1] - b0[1])),
-        delta=delta, da=da, db=db, tolerance=tolerance + slack,
+        delta=float(ra.times[i] - rb.times[j]),
+        da=float(ra.times[i + 1] - ra.times[i]),
+        db=float(rb.times[j + 1] - rb.times[j]),
+        tolerance=tolerance,
     )
 
 
