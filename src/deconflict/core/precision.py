@@ -9,8 +9,8 @@ follow, and everything in this module serves one of them:
   what Q sees therefore avoids the real thing.
 * **Nothing finer than p.** The result depends on the true geometry *only* through the
   grid cells its vertices fall in (cells at least ``p`` on the ground, on a fixed global
-  grid anchored at 0°, 0°), their order, and a coarse class of the vertex count. Moving any
-  vertex anywhere inside its cell gives the identical result, byte for byte.
+  grid anchored at 0°, 0°) and their order. Moving any vertex anywhere inside its cell
+  gives the identical result, byte for byte.
 
 Why not "buffer the true geometry, then snap the buffer's vertices to the grid"? Each
 buffer vertex is the true position plus a different fixed offset; snapping each one to the
@@ -54,15 +54,16 @@ equator, growing to 111,694 m at the poles). Dividing by it makes every cell at 
 precision tall, wherever it is."""
 
 MAX_BAND_DEG: Final = 85
-"""Cells are sized for latitudes up to this band and inputs beyond it are refused: towards
-the poles a degree of longitude shrinks to nothing and lon/lat cells stop making sense."""
+"""Grid cells serve latitudes up to this band. Towards the poles a degree of longitude
+shrinks to nothing and lon/lat cells stop making sense, so a shape whose coarsened form
+would reach beyond it is shown as a polar cap instead (see :func:`coarsen`)."""
 
 GRID_SAFETY: Final = 1.001
 """Cells are made 0.1 % larger than the precision. The width of a cell is guaranteed along
 its parallel; the geodesic between its corners is a hair shorter (under 0.01 % for 20 km
 cells at 85°), and float rounding should never be what makes a cell too small."""
 
-QUAD_SEGS: Final = 2
+QUAD_SEGS: Final = 3
 """Segments per quarter circle when growing shapes. Few segments keep vertex counts low; the
 chords cut inside the circle, which :data:`_CHORD_FACTOR` compensates for."""
 
@@ -71,10 +72,12 @@ DEFAULT_UNDISCLOSED_PRECISION_M: Final = 10_000.0
 DEFAULT_UNDISCLOSED_STEP_S: Final = 3_600
 """Time step of a notice about an undisclosed conflicting activity (DESIGN §4, rule 3)."""
 
-# Every polygon GEOS draws for a round join or cap has its vertices on the circle, so its
-# chords come as close to the centre as r·cos(π / (4·quad_segs)). Dividing by this factor
-# makes the *inscribed* polygon reach the radius the proofs below need.
-_CHORD_FACTOR: Final = math.cos(math.pi / (4 * QUAD_SEGS))
+# GEOS draws round joins and caps with vertices on the circle, so the chords cut inside it.
+# It divides an arc of angle A into round(A / q) chords, q = π / (2·quad_segs), so one chord
+# can span up to 1.5·q and come as close to the centre as r·cos(0.75·q). GEOS also
+# simplifies the input line by 1 % of the distance before offsetting it. Dividing the
+# radius by this factor makes what GEOS draws reach the radius the proofs below need.
+_CHORD_FACTOR: Final = math.cos(0.75 * math.pi / (2 * QUAD_SEGS)) * 0.99
 # Half the diagonal of a unit cell: how far rounding a point to a cell centre, or a vertex
 # to a grid node, can move it in cell units.
 _HALF_DIAGONAL: Final = math.sqrt(2.0) / 2.0
@@ -82,12 +85,13 @@ _HALF_DIAGONAL: Final = math.sqrt(2.0) / 2.0
 # flat-plane approximation over a few cells is off by far less than 1 %.
 _MARGIN_CELLS: Final = 1.01
 _SLACK_CELLS: Final = 0.02
-# Above these vertex counts the quantised outline is simplified (Douglas-Peucker) with the
-# paired tolerance in cell units, so that a long, finely drawn route still comes out with a
-# few hundred vertices. The tolerance is chosen from the vertex count of the input only,
-# not from positions, so that the choice itself cannot reveal where anything is.
-_SIMPLIFY_STEPS: Final = ((250, 0.0), (2_500, 0.5))
-_SIMPLIFY_LARGE: Final = 1.0
+# A long, finely drawn route is simplified (Douglas-Peucker, in cell units) with the first
+# of these tolerances that leaves at most _TARGET_VERTICES vertices in the quantised lines
+# and rings, or the last one. The choice is made on the quantised geometry, so it depends
+# on cells only and cannot reveal anything finer. Every tolerance widens the margin by
+# about twice its size, hence a short ladder.
+_TOLERANCES: Final = (0.0, 0.5, 1.0, 2.0, 4.0)
+_TARGET_VERTICES: Final = 250
 
 
 def metres_per_degree_lon(lat_deg: float) -> float:
@@ -147,7 +151,7 @@ class Grid:
 
     def cell_of(self, lon: float, lat: float) -> tuple[int, int]:
         """Indices ``(i, j)`` of the cell containing the point (west and south edges inclusive)."""
-        return math.floor(lon / self.dlon), math.floor(lat / self.dlat)
+        return _floor_index(lon, self.dlon), _floor_index(lat, self.dlat)
 
     def cell_bounds(self, i: int, j: int) -> tuple[float, float, float, float]:
         """``(west, south, east, north)`` of cell ``(i, j)`` in degrees."""
@@ -158,15 +162,15 @@ class Grid:
         return (i + 0.5) * self.dlon, (j + 0.5) * self.dlat
 
 
-def grid_for(geometry: BaseGeometry, precision_m: float) -> Grid:
-    """The grid :func:`coarsen` uses for ``geometry``.
+def grid_for(geometry: BaseGeometry, precision_m: float) -> Grid | None:
+    """The grid :func:`coarsen` uses for ``geometry``, or None when it gives a polar cap.
 
     Its band is the highest ``|latitude|`` the coarsened result can reach, rounded up to a
-    whole degree and capped at :data:`MAX_BAND_DEG`. It is computed from the *rows* of the
-    cells the vertices fall in (row height does not depend on the band) and from the vertex
-    count, so it is itself a function of the quantised geometry and reveals nothing more.
+    whole degree. It is computed from the *rows* of the cells the vertices fall in (row
+    height does not depend on the band) and the vertex count, so it is itself a function of
+    the quantised geometry and reveals nothing more.
     """
-    return _plan(geometry, precision_m).grid
+    return _layout(geometry, precision_m).grid
 
 
 def coarsen(geometry: BaseGeometry, precision_m: float) -> BaseGeometry:
@@ -179,42 +183,63 @@ def coarsen(geometry: BaseGeometry, precision_m: float) -> BaseGeometry:
       (where ``|latitude| <= 85°``), so that keeping out of it keeps clear of the real thing;
     * has every vertex on the node grid of :func:`grid_for`, whose cells are at least
       ``precision_m`` on the ground;
-    * depends on the input only through the grid cell of each vertex (in order) and which
-      vertex-count class the input is in, so nothing finer than a cell can be read from it.
+    * depends on the input only through the grid cell of each vertex, in order, so nothing
+      finer than a cell can be read from it.
 
-    The same input always gives the same output. Raises ``ValueError`` for an empty geometry,
-    a non-finite or non-positive precision, coordinates out of range or beyond 85° of
-    latitude, or a precision so coarse that the result would pass a pole.
+    The same input always gives the same output.
+
+    Where the result would reach beyond 85° of latitude (a shape near a pole, or a precision
+    of hundreds of kilometres), lon/lat cells no longer work, and the result is instead the
+    polar cap of every longitude from a grid row to the pole (or the whole world, if it
+    would reach both poles). The cap's corners at ±180° and ±90° are constants, its other
+    edge a grid row, so it too reveals nothing finer than a cell.
+
+    Raises ``ValueError`` for an empty geometry, a non-finite or non-positive precision, or
+    coordinates that are not finite or out of range.
     """
-    plan = _plan(geometry, precision_m)
-    grid = plan.grid
+    layout = _layout(geometry, precision_m)
+    if layout.grid is None:
+        return _polar_cap(layout)
+    grid = layout.grid
     scale = np.array([grid.dlon, grid.dlat])
 
+    # Quantise first: from here on only cell indices are used.
     points: list[FloatArray] = []
     lines: list[FloatArray] = []
-    interiors: list[BaseGeometry] = []
+    polygons: list[list[FloatArray]] = []
     for part in _flat_parts(geometry):
         if part.geom_type == "Point":
             points.append(_quantise(shapely.get_coordinates(part), scale))
         elif part.geom_type in ("LineString", "LinearRing"):
-            _add_line(_quantise(shapely.get_coordinates(part), scale), plan.tolerance, points, lines)
+            lines.append(_deduplicated(_quantise(shapely.get_coordinates(part), scale)))
         elif part.geom_type == "Polygon":
-            rings = [_quantise(shapely.get_coordinates(part.exterior), scale)]
-            rings += [_quantise(shapely.get_coordinates(hole), scale) for hole in part.interiors]
-            rings = [_simplified(_deduplicated(ring), plan.tolerance) for ring in rings]
-            for ring in rings:
-                _add_line(ring, 0.0, points, lines)
-            interior = _even_odd_interior(rings)
-            if interior is not None:
-                interiors.append(interior)
+            rings = [part.exterior, *part.interiors]
+            polygons.append(
+                [_deduplicated(_quantise(shapely.get_coordinates(r), scale)) for r in rings]
+            )
         else:  # pragma: no cover - _flat_parts only yields the kinds above
             raise ValueError(f"cannot coarsen a {part.geom_type}")
 
+    tolerance, lines, polygons = _simplify_all(lines, polygons)
+    radius = _radius(tolerance)
+
+    paths: list[FloatArray] = []
+    interiors: list[BaseGeometry] = []
+    for line in [*lines, *(ring for rings in polygons for ring in rings)]:
+        if len(line) == 1:
+            points.append(line)
+        else:
+            paths.extend(_open_pieces(line))
+    for rings in polygons:
+        interior = _even_odd_interior(rings)
+        if interior is not None:
+            interiors.append(interior)
+
     grown: list[BaseGeometry] = list(interiors)
-    if lines:
-        grown.append(shapely.buffer(MultiLineString(lines), plan.radius, quad_segs=QUAD_SEGS))
+    if paths:
+        grown.append(shapely.buffer(MultiLineString(paths), radius, quad_segs=QUAD_SEGS))
     if points:
-        grown.append(shapely.buffer(MultiPoint(np.vstack(points)), plan.radius, quad_segs=QUAD_SEGS))
+        grown.append(shapely.buffer(MultiPoint(np.vstack(points)), radius, quad_segs=QUAD_SEGS))
     in_cells = shapely.union_all(grown)
     # Snap-rounding to the unit grid (GEOS's precision reducer) puts every vertex on a node
     # and keeps the result valid; it moves the outline by at most half a cell diagonal,
@@ -223,7 +248,9 @@ def coarsen(geometry: BaseGeometry, precision_m: float) -> BaseGeometry:
     result = shapely.transform(snapped, lambda xy: xy * scale)
 
     if result.geom_type not in ("Polygon", "MultiPolygon") or result.is_empty:
-        raise RuntimeError(f"coarsening produced a {result.geom_type}, not a polygon")  # pragma: no cover
+        raise RuntimeError(
+            f"coarsening produced a {result.geom_type}, not a polygon"
+        )  # pragma: no cover
     if not result.is_valid:
         raise RuntimeError("coarsening produced an invalid polygon")  # pragma: no cover
     if not result.covers(geometry):
@@ -239,15 +266,19 @@ def coarsen_point(lon: float, lat: float, precision_m: float) -> tuple[float, fl
     """The centre of the grid cell containing the point, for showing a place at ``precision_m``.
 
     Used for the place of closest approach in an advisory. The grid band is that of the
-    cell's own rows, so every point of the cell gives the same answer. Raises ``ValueError``
-    for coordinates out of range or beyond 85° of latitude.
+    cell's own row, so every point of the cell gives the same answer. Where the row reaches
+    beyond 85° of latitude, where cells stop making sense, only the row is told: the answer
+    is longitude 0 at the middle of the row (kept within ±90°). Raises ``ValueError`` for
+    coordinates that are not finite or out of range.
     """
     _check_precision(precision_m)
     _check_coordinates(np.array([[lon, lat]], dtype=np.float64))
     dlat = lat_step(precision_m)
-    j = math.floor(lat / dlat)
-    band = _band(max(abs(j * dlat), abs((j + 1) * dlat)))
-    grid = Grid.for_band(precision_m, band)
+    j = _floor_index(lat, dlat)
+    top = max(abs(j * dlat), abs((j + 1) * dlat))
+    if top > MAX_BAND_DEG:
+        return 0.0, min(max((j + 0.5) * dlat, -90.0), 90.0)
+    grid = Grid.for_band(precision_m, _band(top))
     i, _ = grid.cell_of(lon, lat)
     return grid.cell_centre(i, j)
 
@@ -297,21 +328,14 @@ def coarsen_window(start_s: float, end_s: float, step_s: int) -> tuple[float, fl
 # --- how coarsen decides its grid and margins -------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Plan:
-    grid: Grid
-    tolerance: float  # Douglas-Peucker tolerance, cell units
-    radius: float  # buffer distance handed to GEOS, cell units
-
-
-def _plan(geometry: BaseGeometry, precision_m: float) -> _Plan:
-    """Choose the simplification tolerance, growth radius and grid for ``geometry``.
+def _radius(tolerance: float) -> float:
+    """How far, in cell units, to grow the quantised shape simplified with ``tolerance``.
 
     Margins, all in cell units (a cell is >= p on the ground, so one unit >= p):
 
     * rounding a vertex to its cell centre moves it, and every point of the segments
       through it, by at most h = √2/2 (each coordinate by at most ½);
-    * simplifying the quantised outline with tolerance t moves it by at most t;
+    * simplifying the quantised lines with tolerance t moves them by at most t;
     * the margin p is at most 1.01 units;
     * snapping the grown outline to the nodes moves it by at most h.
 
@@ -319,47 +343,82 @@ def _plan(geometry: BaseGeometry, precision_m: float) -> _Plan:
     For polygons, a true interior point farther than h + t from the true boundary keeps its
     winding number when the boundary is deformed by that much, so it lies in the even-odd
     interior of the quantised rings; a point closer to the boundary is within 2h + 2t of the
-    quantised rings, which are grown by the radius. Hence the radius
-    max(1.01 + h + t, 2h + 2t) + h, plus slack, and divided by the chord factor because
-    GEOS approximates the circle from inside.
+    quantised rings, which are grown by the radius. Hence max(1.01 + h + t, 2h + 2t) + h,
+    plus slack, divided by the chord factor because GEOS draws the circle from inside.
+    """
+    needed = max(_MARGIN_CELLS + _HALF_DIAGONAL + tolerance, 2 * (_HALF_DIAGONAL + tolerance))
+    return (needed + _HALF_DIAGONAL + _SLACK_CELLS) / _CHORD_FACTOR
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The grid for a geometry (None for a polar cap) and the rows its result can span."""
+
+    grid: Grid | None
+    south_deg: float  # a row edge at or below anything the result can reach
+    north_deg: float  # a row edge at or above anything the result can reach
+
+
+def _layout(geometry: BaseGeometry, precision_m: float) -> _Layout:
+    """Check the input and choose the grid :func:`coarsen` uses (see :func:`grid_for`).
+
+    The band must cover every latitude the result can reach, which depends on the growth
+    radius, which depends on the simplification tolerance, which is chosen after quantising
+    on this very grid. To break the circle, the band allows for the largest tolerance the
+    input could need: none when it has no more vertices than the target (quantising never
+    adds any), else the last of the ladder. Cells may then be a little wider than needed,
+    never narrower. All of it depends on rows and the vertex count, not on positions.
     """
     _check_precision(precision_m)
     if geometry is None or geometry.is_empty:
         raise ValueError("cannot coarsen an empty geometry")
     coords = shapely.get_coordinates(geometry)
     _check_coordinates(coords)
-
-    tolerance = _tolerance_for(len(coords))
-    needed = max(_MARGIN_CELLS + _HALF_DIAGONAL + tolerance, 2 * (_HALF_DIAGONAL + tolerance))
-    radius = (needed + _HALF_DIAGONAL + _SLACK_CELLS) / _CHORD_FACTOR
-
     dlat = lat_step(precision_m)
-    rows = np.floor(coords[:, 1] / dlat) + 0.5
-    # The result stays within `radius` of the quantised vertices, plus at most half a cell
-    # from the final snap; one whole cell is allowed for that, to be safe.
-    reach = radius + 1.0
-    top = max(abs(float(rows.min()) - reach), abs(float(rows.max()) + reach)) * dlat
-    if top >= 90.0:
-        raise ValueError(
-            f"precision {precision_m} m is too coarse here: the coarsened area would pass a pole"
+    rows = _floor_indices(coords[:, 1], dlat) + 0.5
+    most = 0.0 if len(coords) <= _TARGET_VERTICES else _TOLERANCES[-1]
+    # The result stays within the radius of the quantised vertices, plus at most half a
+    # cell from the final snap; one whole cell is allowed for that, to be safe.
+    reach = _radius(most) + 1.0
+    south = math.floor(float(rows.min()) - reach) * dlat
+    north = math.ceil(float(rows.max()) + reach) * dlat
+    top = max(abs(south), abs(north))
+    grid = None if top > MAX_BAND_DEG else Grid.for_band(precision_m, _band(top))
+    return _Layout(grid, south, north)
+
+
+def _polar_cap(layout: _Layout) -> BaseGeometry:
+    """Every longitude from the layout's far row edge to the pole, or the whole world.
+
+    Only used when the result would reach beyond 85° of latitude. It contains everything
+    the grid result would have, and its one variable edge is a row edge.
+    """
+    south = -90.0 if layout.south_deg < -MAX_BAND_DEG else layout.south_deg
+    north = 90.0 if layout.north_deg > MAX_BAND_DEG else layout.north_deg
+    return Polygon([(-180.0, south), (180.0, south), (180.0, north), (-180.0, north)])
+
+
+def _simplify_all(
+    lines: list[FloatArray], polygons: list[list[FloatArray]]
+) -> tuple[float, list[FloatArray], list[list[FloatArray]]]:
+    """Simplify quantised lines and rings with the smallest tolerance that is enough.
+
+    Enough means at most :data:`_TARGET_VERTICES` vertices in all, or the last tolerance.
+    """
+    for tolerance in _TOLERANCES:
+        simple_lines = [_simplified(line, tolerance) for line in lines]
+        simple_polygons = [[_simplified(ring, tolerance) for ring in rings] for rings in polygons]
+        count = sum(map(len, simple_lines)) + sum(
+            len(r) for rings in simple_polygons for r in rings
         )
-    return _Plan(Grid.for_band(precision_m, _band(top)), tolerance, radius)
-
-
-def _tolerance_for(vertex_count: int) -> float:
-    for limit, tolerance in _SIMPLIFY_STEPS:
-        if vertex_count <= limit:
-            return tolerance
-    return _SIMPLIFY_LARGE
+        if count <= _TARGET_VERTICES:
+            break
+    return tolerance, simple_lines, simple_polygons
 
 
 def _band(top_deg: float) -> int:
-    """Whole-degree band for cells reaching ``top_deg`` of |latitude|, capped at 85°.
-
-    Above the cap cells are narrower than the precision; only the outer margin of a
-    coarsened shape can get there, since inputs beyond 85° are refused.
-    """
-    return min(max(1, math.ceil(top_deg)), MAX_BAND_DEG)
+    """Whole-degree band for cells reaching ``top_deg`` (at most 85°) of |latitude|."""
+    return max(1, math.ceil(top_deg))
 
 
 # --- geometry helpers, all in cell units -------------------------------------------------
@@ -371,7 +430,12 @@ def _flat_parts(geometry: BaseGeometry) -> list[BaseGeometry]:
     for part in shapely.get_parts(geometry):
         if part.is_empty:
             continue
-        if part.geom_type in ("MultiPoint", "MultiLineString", "MultiPolygon", "GeometryCollection"):
+        if part.geom_type in (
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ):
             out.extend(_flat_parts(part))
         else:
             out.append(part)
@@ -384,7 +448,7 @@ def _quantise(lonlat: FloatArray, scale: FloatArray) -> FloatArray:
     This is the only place where true positions enter the result; from here on, only cell
     indices are used.
     """
-    return np.floor(lonlat / scale) + 0.5
+    return _floor_indices(lonlat, scale) + 0.5
 
 
 def _deduplicated(coords: FloatArray) -> FloatArray:
@@ -407,15 +471,21 @@ def _simplified(coords: FloatArray, tolerance: float) -> FloatArray:
     return np.asarray(shapely.get_coordinates(simple), dtype=np.float64)
 
 
-def _add_line(
-    coords: FloatArray, tolerance: float, points: list[FloatArray], lines: list[FloatArray]
-) -> None:
-    """File a quantised line under lines, or under points when it fell into a single cell."""
-    coords = _simplified(_deduplicated(coords), tolerance)
-    if len(coords) == 1:
-        points.append(coords)
-    elif len(coords) >= 2:
-        lines.append(coords)
+def _open_pieces(coords: FloatArray) -> list[FloatArray]:
+    """Cut a line (no repeated consecutive vertices) into pieces none of which is closed.
+
+    GEOS buffers a closed line as a ring, and when the ring folds back on itself, as
+    quantised rings often do, the buffer can come out far too small. Open lines are
+    buffered correctly, and the pieces together cover every segment of the line.
+    """
+    pieces: list[FloatArray] = []
+    start = 0
+    for k in range(1, len(coords)):
+        if coords[k, 0] == coords[start, 0] and coords[k, 1] == coords[start, 1]:
+            pieces.append(coords[start:k])
+            start = k - 1
+    pieces.append(coords[start:])
+    return pieces
 
 
 def _even_odd_interior(rings: list[FloatArray]) -> BaseGeometry | None:
@@ -459,19 +529,31 @@ def _check_coordinates(coords: FloatArray) -> None:
         raise ValueError("coordinates must be finite")
     if np.any(np.abs(coords[:, 0]) > 180.0):
         raise ValueError("longitude must be between -180 and 180")
-    if np.any(np.abs(coords[:, 1]) > MAX_BAND_DEG):
-        raise ValueError(f"coarsening is defined up to {MAX_BAND_DEG} degrees of latitude")
+    if np.any(np.abs(coords[:, 1]) > 90.0):
+        raise ValueError("latitude must be between -90 and 90")
 
 
-def _floor_multiple(value: float, step: float) -> float:
-    """The largest multiple of ``step`` not above ``value``.
+def _floor_index(value: float, step: float) -> int:
+    """The largest ``k`` with ``k · step <= value``, so that indices agree with cell bounds.
 
     ``value / step`` is rounded before the floor, so it can land on the wrong side of a
-    whole number; the product is checked against ``value`` and corrected by one step.
+    whole number; the product is checked against ``value`` and corrected by one.
     """
     k = math.floor(value / step)
     if (k + 1) * step <= value:
         k += 1
     elif k * step > value:
         k -= 1
-    return float(k * step)
+    return k
+
+
+def _floor_indices(values: FloatArray, step: float | FloatArray) -> FloatArray:
+    """:func:`_floor_index` for an array (``step`` broadcast over its last axis), as floats."""
+    k = np.floor(values / step)
+    k = np.where((k + 1) * step <= values, k + 1, k)
+    return np.where(k * step > values, k - 1, k)
+
+
+def _floor_multiple(value: float, step: float) -> float:
+    """The largest multiple of ``step`` not above ``value``."""
+    return float(_floor_index(value, step) * step)
