@@ -7,14 +7,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deconflict.api.app import create_app
+from tests.backends import backend_params, database
 from tests.world import World, build_world
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    built = build_world(tmp_path / "test.sqlite")
-    yield built
-    built.service.close()
+@pytest.fixture(params=backend_params())
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The standard world, once on SQLite and once on PostgreSQL (see tests/backends.py)."""
+    with database(request.param, tmp_path) as url:
+        built = build_world(tmp_path / "test.sqlite", database_url=url)
+        yield built
+        built.service.close()
 
 
 @pytest.fixture

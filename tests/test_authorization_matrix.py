@@ -21,6 +21,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from deconflict.core.parties import PARTY_ROLES, Action, Role
+from deconflict.core.record.notes import Cosigner
 from tests.conftest import bearer
 from tests.world import PARTIES, World, movement, site
 
@@ -99,6 +100,88 @@ def fresh_private(world: World) -> str:
 
 RouteCase = tuple[Expect, Callable[[World, Objects], Call]]
 
+
+def cosignature_call(world: World) -> Call:
+    """A fresh witness, registered by the host, cosigning the latest checkpoint."""
+    from deconflict.core.record.notes import Checkpoint, Cosigner, cosign, open_checkpoint
+
+    witness = Cosigner.generate(f"witness.example/{next(counter)}")
+    world.service.keys.register_witness(world.who(None), witness.verifier_key())
+    note = world.service.record.checkpoint()
+    checkpoint, _ = open_checkpoint(note, [world.service.record.signer.verifier()])
+    line = cosign(Checkpoint.to_body(checkpoint), witness, 1_700_000_000)
+    return Call(
+        f"/v1/record/checkpoints/{checkpoint.size}/cosignatures", json={"cosignature": line}
+    )
+
+
+def fresh_public_key() -> str:
+    from deconflict.core.record.acknowledgements import PartyKey
+
+    return PartyKey.generate().public_key_b64
+
+
+def fresh_alpha_key(world: World) -> str:
+    view = world.service.keys.register(world.who("alpha", Role.leadership), fresh_public_key())
+    return view.key_id
+
+
+def alpha_registration(world: World) -> int:
+    """The seq of alpha's party_registered event: only the host and alpha may see it."""
+    page = world.service.record.events(world.who("alpha"), 0, 500)
+    return next(e.seq for e in page.events if e.kind == "party_registered")
+
+
+RECORD_MATRIX: dict[tuple[str, str], RouteCase] = {
+    ("GET", "/v1/record/key"): (Expect(200, public=True), lambda w, o: Call("/v1/record/key")),
+    ("GET", "/v1/record/checkpoint"): (
+        Expect(200, public=True),
+        lambda w, o: Call("/v1/record/checkpoint"),
+    ),
+    ("GET", "/v1/record/checkpoints/{size}"): (
+        Expect(200, public=True),
+        lambda w, o: Call("/v1/record/checkpoints/1"),
+    ),
+    ("POST", "/v1/record/checkpoints/{size}/cosignatures"): (
+        Expect(200, public=True),
+        lambda w, o: cosignature_call(w),
+    ),
+    ("GET", "/v1/record/consistency"): (
+        Expect(200, public=True),
+        lambda w, o: Call("/v1/record/consistency", params={"from": 1}),
+    ),
+    ("GET", "/v1/record/witnesses"): (
+        Expect(200, public=True),
+        lambda w, o: Call("/v1/record/witnesses"),
+    ),
+    ("POST", "/v1/record/witnesses"): (
+        Expect(201, Action.administer),
+        lambda w, o: Call(
+            "/v1/record/witnesses",
+            json={"vkey": Cosigner.generate(f"w.example/{next(counter)}").verifier_key()},
+        ),
+    ),
+    ("GET", "/v1/record/events"): (Expect(200), lambda w, o: Call("/v1/record/events")),
+    ("GET", "/v1/record/events/{seq}/inclusion"): (
+        Expect(200, visible_to=("host", "alpha")),
+        lambda w, o: Call(f"/v1/record/events/{alpha_registration(w)}/inclusion"),
+    ),
+    ("GET", "/v1/record/bundle"): (Expect(200), lambda w, o: Call("/v1/record/bundle")),
+    ("GET", "/v1/record/party-keys"): (Expect(200), lambda w, o: Call("/v1/record/party-keys")),
+    ("POST", "/v1/record/party-keys"): (
+        Expect(201, Action.manage_keys),
+        lambda w, o: Call("/v1/record/party-keys", json={"public_key": fresh_public_key()}),
+    ),
+    ("POST", "/v1/record/party-keys/{key_id}/revoke"): (
+        Expect(200, Action.manage_keys, visible_to=("alpha",)),
+        lambda w, o: Call(f"/v1/record/party-keys/{fresh_alpha_key(w)}/revoke"),
+    ),
+    ("GET", "/v1/record/advisories/{advisory_id}/acknowledgement"): (
+        Expect(200, Action.read, visible_to=("alpha", "bravo")),
+        lambda w, o: Call(f"/v1/record/advisories/{o.advisory}/acknowledgement"),
+    ),
+}
+
 MATRIX: dict[tuple[str, str], RouteCase] = {
     ("GET", "/v1/health"): (Expect(200, public=True), lambda w, o: Call("/v1/health")),
     ("GET", "/openapi.json"): (Expect(200, public=True), lambda w, o: Call("/openapi.json")),
@@ -176,6 +259,7 @@ MATRIX: dict[tuple[str, str], RouteCase] = {
         Expect(200, Action.acknowledge, visible_to=("alpha", "bravo")),
         lambda w, o: Call(f"/v1/advisories/{o.advisory}/acknowledge", json={"note": "seen"}),
     ),
+    **RECORD_MATRIX,
 }
 
 
@@ -199,9 +283,7 @@ def expected_status(expect: Expect, party: str, role: Role | None) -> int:
         return expect.ok
     if role is None:
         return 401
-    if expect.action is None:
-        return expect.ok
-    if role not in _allowed(expect.action):
+    if expect.action is not None and role not in _allowed(expect.action):
         return 403
     if expect.visible_to is not None and party not in expect.visible_to:
         return 404

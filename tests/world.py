@@ -31,9 +31,16 @@ class World:
         return self.host_token if party is None else self.tokens[(party, role)]
 
 
-def build_world(path: Path, start: datetime = START) -> World:
+def build_world(path: Path, start: datetime = START, database_url: str | None = None) -> World:
+    """A world on the SQLite file ``path``, or on ``database_url`` with its signing key beside ``path``."""
     clock = ManualClock(start)
-    service = Deconflict(Settings(database_url=sqlite_url(path), clock=clock, expiry_interval_s=0))
+    settings = Settings(
+        database_url=database_url or sqlite_url(path),
+        clock=clock,
+        expiry_interval_s=0,
+        signing_key_path=path.with_suffix(".key"),
+    )
+    service = Deconflict(settings)
     host_token = service.add_host_administrator()
     world = World(service, clock, host_token)
     host = service.authenticate(host_token)

@@ -25,6 +25,10 @@ class Settings:
     disclosure_time_s: int = 3600
     page_size_max: int = 500
     expiry_interval_s: float = 30.0
+    record_origin: str = "deconflict.example/local"
+    """First line of every checkpoint and the name of the service's signing key (C2SP)."""
+    signing_key_path: Path | None = None
+    """The service's Ed25519 key; by default ``<database file>.key``, created 0600 on first start."""
 
     @classmethod
     def from_environment(cls, **overrides: object) -> Settings:
@@ -34,6 +38,10 @@ class Settings:
             values["database_url"] = url
         if limit := os.environ.get("DECONFLICT_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(limit)
+        if origin := os.environ.get("DECONFLICT_RECORD_ORIGIN"):
+            values["record_origin"] = origin
+        if key_path := os.environ.get("DECONFLICT_SIGNING_KEY_PATH"):
+            values["signing_key_path"] = Path(key_path)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

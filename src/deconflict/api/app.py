@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from deconflict.api import problems
-from deconflict.api.routes import advisories, declarations, parties, system
+from deconflict.api.routes import advisories, declarations, parties, record, system
 from deconflict.core.declarations import DeclarationFeature
 from deconflict.service.deconflict import Deconflict
 from deconflict.settings import Settings
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, service: Deconflict | None = No
     )
     app.state.deconflict = deconflict
     problems.install(app)
-    for module in (system, parties, declarations, advisories):
+    for module in (system, parties, declarations, advisories, record):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _document_bodies(app)
@@ -123,7 +123,7 @@ def _expire_periodically(deconflict: Deconflict, stop: threading.Event, settings
 
 def _document_bodies(app: FastAPI) -> None:
     """Adds the schemas of bodies parsed in JSON mode (see :mod:`deconflict.api.bodies`) to OpenAPI."""
-    body_models: list[type[BaseModel]] = [DeclarationFeature, *parties.BODY_MODELS, *advisories.BODY_MODELS]
+    body_models: list[type[BaseModel]] = [DeclarationFeature, *parties.BODY_MODELS, *advisories.BODY_MODELS, *record.BODY_MODELS]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import ValidationError
 
+from deconflict.cli.record_client import HttpRecordClient, LocalRecordClient
 from deconflict.core.declarations import DeclarationFeature
 from deconflict.core.errors import DeconflictError, validation_problems
 from deconflict.core.parties import Role
@@ -43,12 +44,14 @@ class Client(Protocol):
 
 
 def _dump(value: Any) -> JSON:
+    if isinstance(value, dict):
+        return value
     if isinstance(value, list):
         return [_dump(v) for v in value]
     return value.model_dump(mode="json")
 
 
-class LocalClient:
+class LocalClient(LocalRecordClient):
     """Calls the service object directly, with the same authentication as the API."""
 
     def __init__(self, service: Deconflict, token: str) -> None:
@@ -119,7 +122,7 @@ class LocalClient:
         return self._call(self.service.advisories.acknowledge, advisory_id, note)
 
 
-class HttpClient:
+class HttpClient(HttpRecordClient):
     """Speaks to a running server over its ``/v1`` API."""
 
     def __init__(

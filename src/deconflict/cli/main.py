@@ -293,5 +293,11 @@ def demo(
         )
 
 
+from deconflict.cli import record as _record  # noqa: E402  (it builds on the helpers above)
+
+_record.register(app)
+
+
+
 def main() -> None:
     app()

@@ -30,6 +30,11 @@ class OffsetClock:
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
 
+    def advance(self, by: timedelta) -> None:
+        """Jumps forward (never back, so the log's timestamps stay in order); the demo uses
+        it to let a deadline pass while loading."""
+        self._offset += max(by, timedelta(0))
+
 
 class ManualClock:
     """A clock that only moves when told to; tests drive expiry and deadlines with it."""

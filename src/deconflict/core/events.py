@@ -31,6 +31,10 @@ class EventKind(StrEnum):
     advisory_raised = "advisory_raised"
     advisory_resolved = "advisory_resolved"
     advisory_acknowledged = "advisory_acknowledged"
+    # The record (docs/record.md): party signing keys and the witnesses the host relies on.
+    party_key_registered = "party_key_registered"
+    party_key_revoked = "party_key_revoked"
+    witness_registered = "witness_registered"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class Action(StrEnum):
     declare = "declare"
     acknowledge = "acknowledge"
     read = "read"
+    manage_keys = "manage_keys"  # register, rotate, revoke the party's signing keys
 
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
@@ -38,6 +39,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.declare: frozenset({Role.operator}),
     Action.acknowledge: frozenset({Role.liaison, Role.leadership}),
     Action.read: frozenset(PARTY_ROLES),
+    # A party's signing key speaks for the whole party, so only its leadership manages keys;
+    # the host may not, or it could register a key of its own choosing for a party.
+    Action.manage_keys: frozenset({Role.leadership}),
 }
 
 

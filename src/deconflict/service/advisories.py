@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
@@ -76,8 +76,18 @@ class Advisories:
         more = len(rows) > limit
         return AdvisoryPage(items=items, next_cursor=str(rows[limit - 1][0]) if more else None)
 
-    def acknowledge(self, who: Principal, advisory_id: str, note: str | None) -> AdvisoryView:
-        """Record that the caller's party has taken note; acknowledging twice changes nothing."""
+    def acknowledge(
+        self,
+        who: Principal,
+        advisory_id: str,
+        note: str | None,
+        signed: dict[str, Any] | None = None,
+    ) -> AdvisoryView:
+        """Record that the caller's party has taken note; acknowledging twice changes nothing.
+
+        ``signed`` is the party's signature over the acknowledgement (see
+        :mod:`deconflict.service.keys` for when it is required); it is checked and kept in the event.
+        """
         party = who.require_party(Action.acknowledge)
 
         def command(tx: Transaction) -> AdvisoryView:
@@ -85,6 +95,9 @@ class Advisories:
             if stored is None or self._visible(tx.conn, advisory_id, party) is None:
                 raise NotFound(f"no advisory {advisory_id}")
             if not any(a.party_id == party for a in stored.acknowledgements):
+                signature = self.service.keys.check(
+                    tx.conn, party, advisory_id, note, signed, tx.now
+                )
                 tx.append(
                     NewEvent(
                         EventKind.advisory_acknowledged,
@@ -93,6 +106,7 @@ class Advisories:
                             "party_id": party,
                             "member_id": who.member_id,
                             "note": note,
+                            **({} if signature is None else {"signature": signature}),
                         },
                         frozenset(stored.recipients),
                         who.member_id,

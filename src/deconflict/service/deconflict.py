@@ -27,7 +27,9 @@ from deconflict.core.parties import (
 from deconflict.core.visibility import DisclosurePolicy
 from deconflict.service.advisories import Advisories
 from deconflict.service.declarations import Declarations
+from deconflict.service.keys import Keys
 from deconflict.service.parties import Parties
+from deconflict.service.record import Record
 from deconflict.service.sequencer import Sequencer, Transaction
 from deconflict.settings import Settings
 from deconflict.storage import projector, queries
@@ -42,6 +44,8 @@ class Deconflict:
         self.db = open_engine(settings.database_url)
         create_schema(self.db)
         self.sequencer = Sequencer(self.db, self.clock)
+        self.record = Record(self)  # before any write: it hooks into every transaction
+        self.keys = Keys(self)
         self.engine = ScanEngine()
         self.rules = SeparationRules(default_m=settings.default_separation_m)
         self.disclosure = DisclosurePolicy(

@@ -222,6 +222,33 @@ def _advisory_acknowledged(conn: sa.Connection, event: Event) -> None:
     )
 
 
+def _party_key_registered(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        t.party_keys.insert().values(
+            key_id=b["key_id"],
+            party_id=b["party_id"],
+            public_key=b["public_key"],
+            registered_at=iso(event),
+            registered_seq=event.seq,
+        )
+    )
+
+
+def _party_key_revoked(conn: sa.Connection, event: Event) -> None:
+    conn.execute(
+        t.party_keys.update()
+        .where(t.party_keys.c.key_id == event.body["key_id"])
+        .values(revoked_at=iso(event), revoked_seq=event.seq)
+    )
+
+
+def _witness_registered(conn: sa.Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(t.witnesses.delete().where(t.witnesses.c.name == b["name"]))
+    conn.execute(t.witnesses.insert().values(name=b["name"], vkey=b["vkey"], registered_at=iso(event)))
+
+
 APPLIERS: dict[EventKind, Apply] = {
     EventKind.party_registered: _party_registered,
     EventKind.member_added: _member_added,
@@ -235,7 +262,12 @@ APPLIERS: dict[EventKind, Apply] = {
     EventKind.advisory_raised: _advisory_raised,
     EventKind.advisory_resolved: _advisory_resolved,
     EventKind.advisory_acknowledged: _advisory_acknowledged,
+    EventKind.party_key_registered: _party_key_registered,
+    EventKind.party_key_revoked: _party_key_revoked,
+    EventKind.witness_registered: _witness_registered,
 }
+
+
 
 
 def apply(conn: sa.Connection, event: Event) -> None:

@@ -137,7 +137,65 @@ advisory_acknowledgements = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
 )
 
+# --- the record (docs/record.md) ----------------------------------------------------------------
+# Projections of the key and witness events:
+
+party_keys = sa.Table(
+    "party_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("party_id", sa.String(64), nullable=False),
+    sa.Column("public_key", sa.String(64), nullable=False),
+    sa.Column("registered_at", sa.String(40), nullable=False),
+    sa.Column("registered_seq", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.String(40)),
+    sa.Column("revoked_seq", sa.BigInteger),
+)
+sa.Index("ix_party_keys_party", party_keys.c.party_id)
+
+witnesses = sa.Table(
+    "witnesses",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("vkey", sa.String(400), nullable=False),
+    sa.Column("registered_at", sa.String(40), nullable=False),
+)
+
+# Not projections: the tree and its signed heads are part of the record itself, written by
+# deconflict.service.record in the same transaction as the events, and never rebuilt.
+
+merkle_nodes = sa.Table(
+    "merkle_nodes",
+    metadata,
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("issued_at", sa.String(40), nullable=False),
+)
+
+cosignatures = sa.Table(
+    "cosignatures",
+    metadata,
+    sa.Column("size", sa.BigInteger, sa.ForeignKey("checkpoints.size"), primary_key=True),
+    sa.Column("witness", sa.String(200), primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("line", sa.Text, nullable=False),
+)
+
+RECORD_TABLES = [cosignatures, checkpoints, merkle_nodes]
+"""The tree and its signed heads: part of the record, so a rebuild leaves them alone."""
+
 PROJECTIONS = [
+    party_keys,
+    witnesses,
     advisory_acknowledgements,
     advisory_recipients,
     advisories,

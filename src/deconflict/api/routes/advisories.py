@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,12 +24,21 @@ router = APIRouter(tags=["advisories"])
 AdvisoryId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
+class SignedAcknowledgement(BaseModel):
+    """The party's Ed25519 signature over the canonical payload (docs/record.md §7)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    payload: dict[str, Any]
+    signature: str = Field(max_length=100)
+
+
 class Acknowledge(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
     note: str | None = Field(None, max_length=MAX_NOTE)
+    signed: SignedAcknowledgement | None = None
 
 
-BODY_MODELS: list[type[BaseModel]] = [Acknowledge]
+BODY_MODELS: list[type[BaseModel]] = [Acknowledge, SignedAcknowledgement]
 
 
 def _page(
@@ -81,4 +90,5 @@ def get_advisory(advisory_id: AdvisoryId, service: Service, who: Caller) -> Advi
 )
 async def acknowledge(request: Request, advisory_id: AdvisoryId, service: Service, who: Caller) -> AdvisoryView:
     body = await parse_body(request, Acknowledge, optional=True)
-    return await run_in_threadpool(service.advisories.acknowledge, who, advisory_id, body.note)
+    signed = None if body.signed is None else body.signed.model_dump()
+    return await run_in_threadpool(service.advisories.acknowledge, who, advisory_id, body.note, signed)
