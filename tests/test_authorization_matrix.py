@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from deconflict.core.parties import PARTY_ROLES, Action, Role
 from deconflict.core.record.notes import Cosigner
+from tests.channel_matrix import channel_matrix
 from tests.conftest import bearer
 from tests.world import PARTIES, World, movement, site
 
@@ -260,6 +261,7 @@ MATRIX: dict[tuple[str, str], RouteCase] = {
         lambda w, o: Call(f"/v1/advisories/{o.advisory}/acknowledge", json={"note": "seen"}),
     ),
     **RECORD_MATRIX,
+    **channel_matrix(Expect, Call),  # threads, meetings, incidents, stream, webhooks, report
 }
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from deconflict.api import problems
 from deconflict.api.routes import advisories, declarations, parties, record, system
+from deconflict.api.routes import channel, incidents, stream
 from deconflict.core.declarations import DeclarationFeature
 from deconflict.service.deconflict import Deconflict
 from deconflict.settings import Settings
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None, service: Deconflict | None = No
     )
     app.state.deconflict = deconflict
     problems.install(app)
-    for module in (system, parties, declarations, advisories, record):
+    for module in (system, parties, declarations, advisories, record, channel, incidents, stream):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _document_bodies(app)
@@ -119,11 +120,17 @@ def _expire_periodically(deconflict: Deconflict, stop: threading.Event, settings
             deconflict.declarations.expire_due()
         except Exception:  # the ticker must outlive a failed sweep; the next one retries
             problems.log.exception("expiry sweep failed")
+        try:  # the channel: escalate what is overdue, then push what webhooks still owe
+            deconflict.channel.escalate_due()
+            deconflict.webhooks.dispatch_due()
+        except Exception:
+            problems.log.exception("channel sweep failed")
 
 
 def _document_bodies(app: FastAPI) -> None:
     """Adds the schemas of bodies parsed in JSON mode (see :mod:`deconflict.api.bodies`) to OpenAPI."""
-    body_models: list[type[BaseModel]] = [DeclarationFeature, *parties.BODY_MODELS, *advisories.BODY_MODELS, *record.BODY_MODELS]
+    body_models: list[type[BaseModel]] = [DeclarationFeature, *parties.BODY_MODELS, *advisories.BODY_MODELS, *record.BODY_MODELS,
+                                      *channel.BODY_MODELS, *incidents.BODY_MODELS, *stream.BODY_MODELS]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

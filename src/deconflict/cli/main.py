@@ -297,6 +297,9 @@ from deconflict.cli import record as _record  # noqa: E402  (it builds on the he
 
 _record.register(app)
 
+from deconflict.cli import channel as _channel  # noqa: E402  (threads, incidents, review)
+
+_channel.register(app)
 
 
 def main() -> None:

@@ -35,6 +35,27 @@ class EventKind(StrEnum):
     party_key_registered = "party_key_registered"
     party_key_revoked = "party_key_revoked"
     witness_registered = "witness_registered"
+    # The channel (docs/channel.md): threads, messages, deadlines, escalation, receipts, meetings.
+    ack_deadlines_set = "ack_deadlines_set"
+    thread_opened = "thread_opened"
+    message_posted = "message_posted"
+    message_acknowledged = "message_acknowledged"
+    item_escalated = "item_escalated"
+    item_put_on_agenda = "item_put_on_agenda"
+    item_delivered = "item_delivered"
+    item_read = "item_read"
+    webhook_registered = "webhook_registered"
+    webhook_removed = "webhook_removed"
+    meeting_scheduled = "meeting_scheduled"
+    minutes_recorded = "minutes_recorded"
+    minutes_acknowledged = "minutes_acknowledged"
+    # Incidents (docs/incidents.md): each party's own account, and how far they agree.
+    incident_reported = "incident_reported"
+    incident_shared = "incident_shared"
+    incident_account_filed = "incident_account_filed"
+    incident_status_changed = "incident_status_changed"
+    settlement_proposed = "settlement_proposed"
+    settlement_accepted = "settlement_accepted"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ class Action(StrEnum):
     acknowledge = "acknowledge"
     read = "read"
     manage_keys = "manage_keys"  # register, rotate, revoke the party's signing keys
+    communicate = "communicate"  # threads, messages, incidents and accounts (docs/channel.md)
+    settle = "settle"  # meetings, minutes, settlements: the leadership's word for the party
+    manage_webhooks = "manage_webhooks"  # where the party's events are pushed, with which secret
 
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
@@ -42,6 +45,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # A party's signing key speaks for the whole party, so only its leadership manages keys;
     # the host may not, or it could register a key of its own choosing for a party.
     Action.manage_keys: frozenset({Role.leadership}),
+    Action.communicate: frozenset({Role.liaison, Role.leadership}),
+    Action.settle: frozenset({Role.leadership}),
+    # A webhook receives everything the party may see, so it is the leadership's to grant.
+    Action.manage_webhooks: frozenset({Role.leadership}),
 }
 
 

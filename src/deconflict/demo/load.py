@@ -18,6 +18,7 @@ from rich.table import Table
 from deconflict.core.clock import OffsetClock
 from deconflict.core.declarations import DeclarationFeature
 from deconflict.core.parties import Role
+from deconflict.demo.channel import DemoChannel, load_channel, print_channel_summary
 from deconflict.demo.scenario import Scenario, build_scenario
 from deconflict.service.declarations import DeclarationQuery
 from deconflict.service.deconflict import Deconflict
@@ -33,6 +34,7 @@ class LoadedDemo:
     host_token: str
     tokens: dict[tuple[str, Role], str] = field(default_factory=dict)
     declaration_ids: dict[str, str] = field(default_factory=dict)
+    channel: DemoChannel | None = None
 
 
 def load_demo(db: Path, scenario: Scenario | None = None) -> LoadedDemo:
@@ -59,6 +61,7 @@ def load_demo(db: Path, scenario: Scenario | None = None) -> LoadedDemo:
         feature = DeclarationFeature.model_validate_json(json.dumps(declaration.feature))
         outcome = service.declarations.declare(operator, feature)
         loaded.declaration_ids[declaration.key] = outcome.declaration.id
+    loaded.channel = load_channel(loaded)  # threads, escalation, meeting, incidents
     return loaded
 
 
@@ -112,6 +115,7 @@ def print_summary(loaded: LoadedDemo, console: Console, base_url: str) -> None:
             )
         console.print(table)
     example = loaded.tokens[(loaded.scenario.parties[0].id, Role.liaison)]
+    print_channel_summary(loaded, console, base_url)
     console.print(f"API docs: {base_url}/docs")
     console.print(
         f"Try: curl -H 'Authorization: Bearer {example}' {base_url}/v1/advisories",

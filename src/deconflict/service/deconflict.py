@@ -54,8 +54,26 @@ class Deconflict:
         self.parties = Parties(self)
         self.declarations = Declarations(self)
         self.advisories = Advisories(self)
+        self._add_channel_desks()
         self.sequencer.follow(self._follow)
         self._load_followers()
+
+    def _add_channel_desks(self) -> None:
+        """The channel and incident desks (docs/channel.md, docs/incidents.md)."""
+        from deconflict.service.channel import Channel
+        from deconflict.service.delivery import Delivery
+        from deconflict.service.incidents import Incidents
+        from deconflict.service.meetings import Meetings
+        from deconflict.service.report import Reports
+        from deconflict.service.webhooks import Webhooks
+
+        self.channel = Channel(self)
+        self.incidents = Incidents(self)
+        self.meetings = Meetings(self)
+        self.delivery = Delivery(self)
+        self.webhooks = Webhooks(self)
+        self.reports = Reports(self)
+        self.sequencer.follow(self.delivery.follow)
 
     def close(self) -> None:
         self.db.dispose()

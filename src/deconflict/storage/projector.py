@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from deconflict.core.declarations import DeclarationFeature, Status, expires_at
 from deconflict.core.events import EVERY_PARTY, Event, EventKind
+from deconflict.storage import channel_projection
 from deconflict.storage import tables as t
 
 Apply = Callable[[sa.Connection, Event], None]
@@ -268,7 +269,13 @@ APPLIERS: dict[EventKind, Apply] = {
 }
 
 
+# The channel and incidents keep their appliers in their own module; ALSO lists the appliers
+# that follow other desks' events too (an advisory is a channel item with a deadline).
+APPLIERS.update(channel_projection.APPLIERS)
+ALSO: dict[EventKind, list[Apply]] = channel_projection.ALSO
 
 
 def apply(conn: sa.Connection, event: Event) -> None:
     APPLIERS[event.kind](conn, event)
+    for also in ALSO.get(event.kind, ()):
+        also(conn, event)

@@ -207,3 +207,253 @@ PROJECTIONS = [
     parties,
 ]
 """Every derived table, children first, in the order a rebuild empties them."""
+
+# --- the channel and incidents (docs/channel.md, docs/incidents.md) ------------------------------
+# Projections, written only by the projector (deconflict.storage.channel_projection).
+
+ack_deadline_rules = sa.Table(
+    "ack_deadline_rules",
+    metadata,
+    sa.Column("party_a", sa.String(64), primary_key=True),
+    sa.Column("party_b", sa.String(64), primary_key=True),
+    sa.Column("tactical_s", sa.Integer, nullable=False),
+    sa.Column("operational_s", sa.Integer, nullable=False),
+    sa.Column("leadership_s", sa.Integer, nullable=False),
+    sa.Column("set_at", sa.String(40), nullable=False),
+)
+
+threads = sa.Table(
+    "threads",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("about_kind", sa.String(16)),
+    sa.Column("about_id", sa.String(64)),
+    sa.Column("opened_by", sa.String(64), nullable=False),
+    sa.Column("opened_at", sa.String(40), nullable=False),
+    sa.Column("opened_seq", sa.BigInteger, nullable=False, unique=True),
+)
+
+thread_parties = sa.Table(
+    "thread_parties",
+    metadata,
+    sa.Column("thread_id", sa.String(64), sa.ForeignKey("threads.id"), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+)
+sa.Index("ix_thread_parties_party", thread_parties.c.party_id)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("thread_id", sa.String(64), sa.ForeignKey("threads.id"), nullable=False),
+    sa.Column("party_id", sa.String(64), nullable=False),
+    sa.Column("member_id", sa.String(64), nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("refs", sa.JSON, nullable=False),
+    sa.Column("needs_ack", sa.Boolean, nullable=False),
+    sa.Column("posted_at", sa.String(40), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+)
+sa.Index("ix_messages_thread", messages.c.thread_id, messages.c.seq)
+
+ack_deadlines = sa.Table(
+    "ack_deadlines",
+    metadata,
+    sa.Column("item_kind", sa.String(16), primary_key=True),
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("counterpart", sa.String(64)),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("due_at", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("escalations", sa.Integer, nullable=False),
+    sa.Column("acknowledged_at", sa.String(40)),
+    sa.Column("acknowledged_tier", sa.String(16)),
+)
+sa.Index("ix_ack_deadlines_due", ack_deadlines.c.status, ack_deadlines.c.due_at)
+sa.Index("ix_ack_deadlines_party", ack_deadlines.c.party_id, ack_deadlines.c.status)
+
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("item_kind", sa.String(16), nullable=False),
+    sa.Column("item_id", sa.String(64), nullable=False),
+    sa.Column("party_id", sa.String(64), nullable=False),
+    sa.Column("from_tier", sa.String(16), nullable=False),
+    sa.Column("to_tier", sa.String(16)),  # None: put on the leadership agenda
+    sa.Column("due_at", sa.String(40), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("audience", sa.JSON, nullable=False),
+)
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("item_kind", sa.String(16), primary_key=True),
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("recipient", sa.String(64), primary_key=True),  # a member id, or webhook id
+    sa.Column("receipt", sa.String(16), primary_key=True),  # delivered | read
+    sa.Column("party_id", sa.String(64), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("party_id", sa.String(64), nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("registered_at", sa.String(40), nullable=False),
+    sa.Column("registered_seq", sa.BigInteger, nullable=False),
+    sa.Column("removed_at", sa.String(40)),
+)
+
+meetings = sa.Table(
+    "meetings",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("first_at", sa.String(40), nullable=False),
+    sa.Column("every_s", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_seq", sa.BigInteger, nullable=False, unique=True),
+)
+
+meeting_parties = sa.Table(
+    "meeting_parties",
+    metadata,
+    sa.Column("meeting_id", sa.String(64), sa.ForeignKey("meetings.id"), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+)
+
+minutes = sa.Table(
+    "minutes",
+    metadata,
+    sa.Column("meeting_id", sa.String(64), sa.ForeignKey("meetings.id"), primary_key=True),
+    sa.Column("occurrence", sa.String(40), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("party_id", sa.String(64), nullable=False),
+    sa.Column("recorded_at", sa.String(40), nullable=False),
+)
+
+minutes_acknowledgements = sa.Table(
+    "minutes_acknowledgements",
+    metadata,
+    sa.Column("meeting_id", sa.String(64), primary_key=True),
+    sa.Column("occurrence", sa.String(40), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("at", sa.String(40), nullable=False),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("occurred_at", sa.String(40), nullable=False),
+    sa.Column("time_precision_s", sa.Integer, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("place_precision_m", sa.Float, nullable=False),
+    sa.Column("place_name", sa.String(300)),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("casualties", sa.JSON, nullable=False),
+    sa.Column("links", sa.JSON, nullable=False),
+    sa.Column("reported_by", sa.String(64), nullable=False),
+    sa.Column("reported_at", sa.String(40), nullable=False),
+    sa.Column("reported_seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+incident_viewers = sa.Table(
+    "incident_viewers",
+    metadata,
+    sa.Column("incident_id", sa.String(64), sa.ForeignKey("incidents.id"), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+)
+sa.Index("ix_incident_viewers_party", incident_viewers.c.party_id)
+
+incident_accounts = sa.Table(
+    "incident_accounts",
+    metadata,
+    sa.Column("incident_id", sa.String(64), sa.ForeignKey("incidents.id"), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("casualties", sa.JSON),
+    sa.Column("filed_at", sa.String(40), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+)
+
+settlements = sa.Table(
+    "settlements",
+    metadata,
+    sa.Column("incident_id", sa.String(64), sa.ForeignKey("incidents.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("proposed_by", sa.String(64), nullable=False),
+    sa.Column("proposed_at", sa.String(40), nullable=False),
+)
+
+settlement_acceptances = sa.Table(
+    "settlement_acceptances",
+    metadata,
+    sa.Column("incident_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("at", sa.String(40), nullable=False),
+)
+
+# Not projections: webhook secrets (kept out of the log, which parties export and show to
+# others) and the delivery cursor and attempts, which are the dispatcher's working state.
+
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("webhook_id", sa.String(64), primary_key=True),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("cursor_seq", sa.BigInteger, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("webhook_id", sa.String(64), primary_key=True),
+    sa.Column("event_seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.String(40)),
+    sa.Column("last_attempt_at", sa.String(40)),
+    sa.Column("last_error", sa.String(500)),
+)
+
+CHANNEL_PROJECTIONS = [
+    settlement_acceptances,
+    settlements,
+    incident_accounts,
+    incident_viewers,
+    incidents,
+    minutes_acknowledgements,
+    minutes,
+    meeting_parties,
+    meetings,
+    webhooks,
+    receipts,
+    escalations,
+    ack_deadlines,
+    messages,
+    thread_parties,
+    threads,
+    ack_deadline_rules,
+]
+PROJECTIONS[:0] = CHANNEL_PROJECTIONS  # children of nothing outside themselves: emptied first
