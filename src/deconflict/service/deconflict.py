@@ -12,9 +12,9 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from deconflict.core.declarations import Activity
-from deconflict.core.engine import ScanEngine
 from deconflict.core.errors import Unauthenticated
 from deconflict.core.events import HOST, Event, EventKind, NewEvent
+from deconflict.core.index import IndexedEngine
 from deconflict.core.parties import (
     Principal,
     Role,
@@ -46,7 +46,7 @@ class Deconflict:
         self.sequencer = Sequencer(self.db, self.clock)
         self.record = Record(self)  # before any write: it hooks into every transaction
         self.keys = Keys(self)
-        self.engine = ScanEngine()
+        self.engine = IndexedEngine()
         self.rules = SeparationRules(default_m=settings.default_separation_m)
         self.disclosure = DisclosurePolicy(
             settings.disclosure_precision_m, settings.disclosure_time_s

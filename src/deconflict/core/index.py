@@ -1,0 +1,582 @@
+"""The indexed conflict engine: same answers as :class:`ScanEngine`, at a million declarations.
+
+Design (measured, see docs/performance.md):
+
+* **Elements, not declarations.** Each route segment, point and polygon part is an element
+  (:mod:`deconflict.core.elements`) with its own lon/lat box and time reach.
+* **Broad phase: a space-time grid.** An element is registered under every (time bucket,
+  lon cell, lat cell) key its reach and box cover; elements that last longer than
+  ``long_buckets`` buckets (open-ended sites) go to a timeless layer instead. The grid is a
+  sorted key array with a parallel row array (CSR), searched with ``np.searchsorted`` for all
+  of a query's keys at once, so time prunes before geometry does and there is no per-element
+  Python work. Changes land in a small dict-of-lists delta and as tombstones; the sorted
+  main part is rebuilt when the delta or the dead weight grows past a fraction of it, which
+  keeps an amend or a cancel at microseconds amortised.
+* **Narrow phase: vectorised bounds.** :mod:`deconflict.core.kernels` gives, for every
+  candidate pair, a distance in a local tangent plane and a bound on its error. A pair is
+  dropped only if it cannot be closer than S even with the error; the survivors (a handful)
+  go to the exact :func:`find_encounter`, so findings are exactly those of ``ScanEngine``.
+* **Verdicts without encounters.** :meth:`IndexedEngine.conflicting` and
+  :meth:`IndexedEngine.all_pairs` only need *whether* pairs conflict: pairs whose upper
+  bound is clearly below S are certain, and only the uncertain band goes to find_encounter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from deconflict.core import compiled
+from deconflict.core.conflicts import find_encounter
+from deconflict.core.declarations import Activity
+from deconflict.core.elements import Elements, IntArray, of_activities
+from deconflict.core.engine import Finding
+from deconflict.core.kernels import Array, Mask, metres_per_degree
+from deconflict.core.narrow import certain_factor, polygon_distance
+from deconflict.core.parties import SeparationRules
+
+MIN_M_PER_DEG_LAT = 110_574.0
+MAX_LAT = 89.0
+EXPAND_SLACK = 1.02
+"""Query boxes are widened by 2 % more than the margin, against the error of the narrow phase."""
+
+
+class IndexedEngine:
+    """A space-time grid over route segments and place parts, with an exact narrow phase."""
+
+    def __init__(
+        self,
+        cell_deg: float = 0.05,
+        bucket_s: float = 3600.0,
+        long_buckets: int = 12,
+        max_query_keys: int = 20_000,
+        delta_min: int = 4096,
+        join_grid: tuple[float, float] = (0.02, 900.0),
+    ) -> None:
+        self.cell_deg = cell_deg
+        self.join_grid = join_grid
+        self.delta_min = delta_min
+        self.bucket_s = bucket_s
+        self.long_buckets = long_buckets
+        self.max_query_keys = max_query_keys
+        self._nx = 2 * math.ceil(180.0 / cell_deg) + 3
+        self._ny = 2 * math.ceil(90.0 / cell_deg) + 3
+        self.rebuilds = 0
+        self.last_uncertain = 0
+        self.clear()
+
+    # --- maintenance ----------------------------------------------------------------------
+
+    def clear(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._acts: list[Activity | None] = []
+        self._first: list[int] = []
+        self._count: list[int] = []
+        self._parties: dict[str, int] = {}
+        self._categories: dict[str | None, int] = {None: 0}
+        self._slot_cat: list[int] = []
+        self._store: Elements | None = None
+        self._alive = np.zeros(0, dtype=bool)
+        self._size = 0
+        self._dead = 0
+        self._main_rows = 0
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._rows = np.zeros(0, dtype=np.int32)
+        self._delta: dict[int, list[int]] = {}
+        self._delta_rows = 0
+        self._pending: dict[str, Activity] = {}
+        self._marks = np.zeros(0, dtype=np.int64)
+        self._stamp = 0
+        self._bmin, self._bmax = 1 << 62, 0
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def upsert(self, activity: Activity) -> None:
+        """Record the new version; its elements are cut lazily, in batches (see _flush)."""
+        ident = activity.declaration_id
+        slot = self._ids.get(ident)
+        if slot is not None:
+            self._kill(slot)
+        else:
+            self._ids[ident] = len(self._acts)
+            self._acts.append(None)
+            self._first.append(0)
+            self._count.append(0)
+            self._slot_cat.append(0)
+        self._pending[ident] = activity
+
+    def upsert_many(self, activities: Iterable[Activity]) -> None:
+        for activity in activities:
+            self.upsert(activity)
+        self._flush()
+
+    def remove(self, declaration_id: str) -> None:
+        slot = self._ids.pop(declaration_id, None)
+        if slot is None:
+            return
+        self._pending.pop(declaration_id, None)
+        self._kill(slot)
+        self._acts[slot] = None
+
+    def active(self) -> Iterable[Activity]:
+        self._flush()
+        return (a for a in self._acts if a is not None)
+
+    def _kill(self, slot: int) -> None:
+        first, count = self._first[slot], self._count[slot]
+        if count:
+            self._alive[first : first + count] = False
+            self._dead += count
+            self._count[slot] = 0
+
+    def _code(self, table: dict[str | None, int] | dict[str, int], key: str | None) -> int:
+        code = table.get(key)  # type: ignore[arg-type]
+        if code is None:
+            code = len(table)
+            table[key] = code  # type: ignore[index]
+        return code
+
+    def _flush(self, register: bool = True) -> None:
+        """Cut the pending activities into elements and register them (delta or rebuild).
+
+        ``register=False`` only appends the rows, for :meth:`rebuild`, which registers all.
+        """
+        if not self._pending:
+            return
+        batch = list(self._pending.values())
+        self._pending = {}
+        slots = np.array([self._ids[a.declaration_id] for a in batch], dtype=np.int64)
+        party = np.array([self._code(self._parties, a.party_id) for a in batch], dtype=np.int64)
+        elems, counts = of_activities(batch, party, slots)
+        at = self._append(elems)
+        firsts = at + np.concatenate([[0], np.cumsum(counts)[:-1]])
+        for a, slot, first, count in zip(
+            batch, slots.tolist(), firsts.tolist(), counts.tolist(), strict=True
+        ):
+            self._acts[slot] = a
+            self._first[slot] = first
+            self._count[slot] = count
+            self._slot_cat[slot] = self._code(self._categories, a.category)
+        if not register:
+            return
+        limit = max(self.delta_min, self._main_rows // 8)
+        if self._delta_rows + len(elems) > limit or self._dead > max(
+            self.delta_min, self._size // 4
+        ):
+            self.rebuild()
+            return
+        keys, rows = self._register_keys(elems)
+        delta = self._delta
+        for key, row in zip(keys.tolist(), (rows + at).tolist(), strict=True):
+            bucket = delta.get(key)
+            if bucket is None:
+                delta[key] = [row]
+            else:
+                bucket.append(row)
+        self._delta_rows += len(elems)
+
+    def _append(self, elems: Elements) -> int:
+        at, need = self._size, self._size + len(elems)
+        if self._store is None:
+            self._store = elems.empty_like(max(1024, need))
+            self._alive = np.zeros(len(self._store), dtype=bool)
+        elif need > len(self._store):
+            grown = self._store.empty_like(max(need, 2 * len(self._store)))
+            grown.put(0, self._store.take(slice(0, self._size)))
+            self._store = grown
+            alive = np.zeros(len(grown), dtype=bool)
+            alive[: self._size] = self._alive[: self._size]
+            self._alive = alive
+        self._store.put(at, elems)
+        self._alive[at:need] = True
+        self._size = need
+        return at
+
+    def rebuild(self) -> None:
+        """Drop dead rows and rebuild the sorted grid from every live element."""
+        self._flush(register=False)
+        self.rebuilds += 1
+        store = self._store
+        if store is None:
+            return
+        keep = np.flatnonzero(self._alive[: self._size])
+        new_index = np.full(self._size + 1, -1, dtype=np.int64)
+        new_index[keep] = np.arange(len(keep))
+        live = store.take(keep)
+        self._store = live.empty_like(max(1024, len(live) + len(live) // 4))
+        self._store.put(0, live)
+        self._alive = np.zeros(len(self._store), dtype=bool)
+        self._alive[: len(live)] = True
+        self._size = len(live)
+        self._dead = 0
+        for slot, act in enumerate(self._acts):
+            if act is not None and self._count[slot]:
+                self._first[slot] = int(new_index[self._first[slot]])
+        keys, rows = self._register_keys(live)
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._rows = keys[order], rows[order].astype(np.int32)
+        self._main_rows = len(live)
+        self._delta = {}
+        self._delta_rows = 0
+
+    # --- keys -------------------------------------------------------------------------------
+
+    def _buckets(self, first: Array, last: Array) -> tuple[IntArray, IntArray]:
+        """Time bucket range per element; (0, 0), the timeless layer, for long ones."""
+        long = ~np.isfinite(last) | ((last - first) > self.long_buckets * self.bucket_s)
+        b0 = np.floor(np.maximum(first, 0.0) / self.bucket_s).astype(np.int64) + 1
+        b1 = np.floor(np.where(long, 0.0, last) / self.bucket_s).astype(np.int64) + 1
+        b0 = np.where(long, 0, b0)
+        b1 = np.where(long, 0, np.maximum(b1, b0))
+        return b0, b1
+
+    def _cells(
+        self,
+        elems: Elements,
+        margin_m: Array,
+    ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Cell ranges covering each element's box widened by ``margin_m`` (conservatively)."""
+        west, south, east, north = elems.bounds()
+        dlat = margin_m / MIN_M_PER_DEG_LAT
+        worst = np.minimum(np.maximum(np.abs(south), np.abs(north)) + dlat, MAX_LAT)
+        per_east, _ = metres_per_degree(worst)
+        dlon = np.where(worst >= MAX_LAT, 360.0, margin_m / per_east)
+        c = self.cell_deg
+        cx0 = np.floor((np.maximum(west - dlon, -180.0) + 180.0) / c).astype(np.int64) + 1
+        cx1 = np.floor((np.minimum(east + dlon, 180.0) + 180.0) / c).astype(np.int64) + 1
+        cy0 = np.floor((np.maximum(south - dlat, -90.0) + 90.0) / c).astype(np.int64) + 1
+        cy1 = np.floor((np.minimum(north + dlat, 90.0) + 90.0) / c).astype(np.int64) + 1
+        return cx0, cx1, cy0, cy1
+
+    def _expand(
+        self, cx0: IntArray, cx1: IntArray, cy0: IntArray, cy1: IntArray, b0: IntArray, b1: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Every (bucket, cy, cx) key in each element's ranges, with the element's index."""
+        nx, ny, nb = cx1 - cx0 + 1, cy1 - cy0 + 1, b1 - b0 + 1
+        plane = nx * ny
+        count = plane * nb
+        total = int(count.sum())
+        owner = np.repeat(np.arange(len(count)), count)
+        local = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        p = plane[owner]
+        ib, rem = local // p, local % p
+        w = nx[owner]
+        iy, ix = rem // w, rem % w
+        keys = ((b0[owner] + ib) * self._ny + cy0[owner] + iy) * self._nx + cx0[owner] + ix
+        return keys, owner
+
+    def _register_keys(self, elems: Elements) -> tuple[IntArray, IntArray]:
+        first, last = elems.reach()
+        b0, b1 = self._buckets(first, last)
+        timed = b0 > 0
+        if timed.any():
+            self._bmin = min(self._bmin, int(b0[timed].min()))
+            self._bmax = max(self._bmax, int(b1[timed].max()))
+        cx0, cx1, cy0, cy1 = self._cells(elems, elems.slack + elems.buf)
+        return self._expand(cx0, cx1, cy0, cy1, b0, b1)
+
+    def _half_grid(
+        self,
+        live: Elements,
+        half_m: float,
+    ) -> tuple[IntArray, IntArray, tuple[IntArray, IntArray, IntArray], IntArray]:
+        """Keys of the timed elements with boxes widened by ``half_m`` + buffer + slack, their
+        rows, each row's lowest (cx, cy, bucket) corner, and the rows left in the timeless
+        layer (for :func:`deconflict.core.narrow.self_join`)."""
+        first, last = live.reach()
+        b0, b1 = self._buckets(first - 1e-3, last + 1e-3)
+        margin = (half_m + live.buf + live.slack + 1.0) * EXPAND_SLACK
+        cx0, cx1, cy0, cy1 = self._cells(live, margin)
+        timed = np.flatnonzero(b0 > 0)
+        keys, owner = self._expand(
+            cx0[timed], cx1[timed], cy0[timed], cy1[timed], b0[timed], b1[timed]
+        )
+        return keys, timed[owner], (cx0, cy0, b0), np.flatnonzero(b0 == 0)
+
+    def _query_keys(self, q: Elements, margin_m: Array) -> tuple[IntArray, IntArray, IntArray]:
+        """Keys a query element must look under: its buckets and the timeless layer.
+
+        Also returns the query elements that would need more than ``max_query_keys`` keys
+        (an open-ended site over a long-lived index, a country-sized area): those are
+        compared with every live row instead, which is rare and still exact.
+        """
+        first, last = q.reach()
+        first = first - 1e-3
+        last = last + 1e-3
+        lo = np.maximum(np.floor(np.maximum(first, 0.0) / self.bucket_s) + 1, self._bmin)
+        hi = np.minimum(np.floor(np.minimum(last, 1e15) / self.bucket_s) + 1, self._bmax)
+        b0 = lo.astype(np.int64)
+        b1 = np.maximum(hi.astype(np.int64), b0 - 1)  # b1 < b0: no timed bucket to visit
+        cx0, cx1, cy0, cy1 = self._cells(q, margin_m)
+        cells = (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
+        huge = cells * (b1 - b0 + 2) > self.max_query_keys
+        b1 = np.where(huge, b0 - 1, b1)
+        cx1, cy1 = np.where(huge, cx0, cx1), np.where(huge, cy0 - 1, cy1)
+        zero = np.zeros(len(q), dtype=np.int64)
+        timed = self._expand(cx0, cx1, cy0, cy1, b0, b1)
+        timeless = self._expand(cx0, cx1, cy0, cy1, zero, zero)
+        keys = np.concatenate([timed[0], timeless[0]])
+        return keys, np.concatenate([timed[1], timeless[1]]), np.flatnonzero(huge)
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def _query_elements(self, activity: Activity) -> Elements:
+        party = self._parties.get(activity.party_id, -1)
+        slot = self._ids.get(activity.declaration_id, -1)
+        elems, _ = of_activities(
+            [activity], np.array([party], dtype=np.int64), np.array([slot], dtype=np.int64)
+        )
+        return elems
+
+    def scan(
+        self,
+        q: Elements,
+        rules: SeparationRules,
+        upper_only: bool = False,
+    ) -> tuple[IntArray, IntArray, Array, Array]:
+        """Pairs (query element, store row, distance, error) that may be closer than S.
+
+        The grid gives row ranges per query key; :func:`compiled.scan` walks them, skipping
+        dead, same-party, same-declaration and duplicate rows, and applies the lower bound.
+        Rows still in the delta, and rows met by an oversized query element, are handed to
+        the same loop as explicit one-row ranges.
+        """
+        assert self._store is not None
+        largest = rules.largest_m
+        margin = (largest + q.buf + q.slack + 2.0) * EXPAND_SLACK
+        keys, owner, huge = self._query_keys(q, margin)
+        lo, hi = self._ranges(keys)
+        if len(self._marks) < len(self._store):
+            self._marks = np.full(len(self._store), -1, dtype=np.int64)
+        stamp = self._stamp
+        self._stamp += len(q) + 1
+        qc, sc = compiled.columns(q), compiled.columns(self._store)
+        found = [
+            compiled.scan(
+                qc,
+                owner,
+                lo,
+                hi,
+                self._rows,
+                sc,
+                self._alive,
+                self._marks,
+                stamp,
+                largest,
+                q.decl,
+                upper_only,
+            )
+        ]
+        extra_q, extra_r = self._explicit(keys, owner, huge)
+        if len(extra_q):
+            start = np.arange(len(extra_q))
+            found.append(
+                compiled.scan(
+                    qc,
+                    extra_q,
+                    start,
+                    start + 1,
+                    extra_r,
+                    sc,
+                    self._alive,
+                    self._marks,
+                    stamp,
+                    largest,
+                    q.decl,
+                    upper_only,
+                )
+            )
+        if len(found) == 1:
+            return found[0]
+        qi, rows, dist, err = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        return qi, rows, dist, err
+
+    def _ranges(self, keys: IntArray) -> tuple[IntArray, IntArray]:
+        """Where each key's rows lie in the sorted grid. Searching with sorted needles is
+        several times faster on a large grid (each search starts near the last), so the keys
+        are sorted for the search and the answers put back in the query's order."""
+        if len(keys) < 256:
+            return (
+                np.searchsorted(self._keys, keys, side="left"),
+                np.searchsorted(self._keys, keys, side="right"),
+            )
+        order = np.argsort(keys)
+        ordered = keys[order]
+        lo, hi = np.empty_like(keys), np.empty_like(keys)
+        lo[order] = np.searchsorted(self._keys, ordered, side="left")
+        hi[order] = np.searchsorted(self._keys, ordered, side="right")
+        return lo, hi
+
+    def _explicit(
+        self,
+        keys: IntArray,
+        owner: IntArray,
+        huge: IntArray,
+    ) -> tuple[IntArray, IntArray]:
+        """Candidates outside the sorted grid: delta rows under the query's keys, and every
+        live row for oversized query elements."""
+        extra_q: list[int] = []
+        extra_r: list[int] = []
+        if self._delta:
+            hits = set(keys.tolist()) & self._delta.keys()
+            if hits:
+                for key, o in zip(keys.tolist(), owner.tolist(), strict=True):
+                    if key in hits:
+                        rows = self._delta[key]
+                        extra_q.extend([o] * len(rows))
+                        extra_r.extend(rows)
+        qs, rs = [np.array(extra_q, dtype=np.int64)], [np.array(extra_r, dtype=np.int64)]
+        if len(huge):
+            live = np.flatnonzero(self._alive[: self._size])
+            qs.append(np.repeat(huge, len(live)))
+            rs.append(np.tile(live, len(huge)))
+        return np.concatenate(qs), np.concatenate(rs)
+
+    def check(self, activity: Activity, rules: SeparationRules) -> list[Finding]:
+        """Same findings as :meth:`ScanEngine.check`, from find_encounter on the survivors."""
+        slots = self._candidate_slots(activity, rules)
+        findings = []
+        for slot in slots:
+            other = self._acts[slot]
+            assert other is not None
+            rule = rules.between(
+                activity.party_id, other.party_id, activity.category, other.category
+            )
+            encounter = find_encounter(activity, other, rule)
+            if encounter is not None:
+                findings.append(Finding(other, encounter))
+        findings.sort(key=lambda f: (f.encounter.distance_m, f.other.declaration_id))
+        return findings
+
+    def _candidate_slots(self, activity: Activity, rules: SeparationRules) -> list[int]:
+        self._flush()
+        if self._store is None or not self._size:
+            return []
+        q = self._query_elements(activity)
+        if not len(q):
+            return []
+        _, rows, _, _ = self.scan(q, rules)
+        return [int(s) for s in np.unique(self._store.decl[rows])]
+
+    def conflicting(self, activity: Activity, rules: SeparationRules) -> list[str]:
+        """The ids of the declarations ``activity`` conflicts with, without the encounters.
+
+        The verdict is find_encounter's: pairs whose upper bound is clearly below S are
+        certain, pairs whose lower bound is not below S were dropped, and the rest are asked.
+        """
+        self._flush()
+        if self._store is None or not self._size:
+            return []
+        q = self._query_elements(activity)
+        if not len(q):
+            return []
+        qi, rows, low_d, low_e = self.scan(q, rules)
+        if not len(rows):
+            return []
+        store = self._store
+        slots = store.decl[rows]
+        unique, inverse = np.unique(slots, return_inverse=True)
+        others = [self._acts[x] for x in unique.tolist()]
+        rule = np.array(
+            [
+                rules.between(activity.party_id, o.party_id, activity.category, o.category)
+                for o in others
+                if o is not None
+            ]
+        )
+        separation = rule[inverse] + activity.buffer_m + store.buf[rows]
+        dist, err = compiled.evaluate(compiled.columns(q), qi, compiled.columns(store), rows, True)
+        ok = np.isfinite(dist)
+        exact = q.exact[qi] & store.exact[rows]
+        lower = low_d - low_e
+        boxed = np.flatnonzero(q.seg[qi] & ~store.exact[rows])  # a route against a polygon
+        if len(boxed):
+            a, b = q.take(qi[boxed]), store.take(rows[boxed])
+            cache: dict[int, BaseGeometry] = {}
+            parts = [self._part(int(r), cache) for r in rows[boxed].tolist()]
+            d, wide, e = polygon_distance(a, b, parts)
+            lower[boxed] = wide - e
+            dist[boxed], err[boxed] = d, e
+            ok[boxed] = np.isfinite(d)
+            exact[boxed] = True
+        factor = certain_factor(
+            [activity.geometry] * len(unique), [o.geometry for o in others if o is not None]
+        )[inverse]
+        certain = ok & exact & ((dist + err) * factor + 0.1 < separation)
+        sure = set(np.unique(slots[certain]).tolist())
+        maybe = set(np.unique(slots[lower < separation]).tolist())
+        found: list[str] = []
+        self.last_uncertain = 0
+        for slot in sorted(maybe):
+            other = self._acts[slot]
+            assert other is not None
+            if slot not in sure:
+                self.last_uncertain += 1
+                rule_m = rules.between(
+                    activity.party_id, other.party_id, activity.category, other.category
+                )
+                if find_encounter(activity, other, rule_m) is None:
+                    continue
+            found.append(other.declaration_id)
+        return sorted(found)
+
+    def _part(self, row: int, cache: dict[int, BaseGeometry]) -> BaseGeometry:
+        """The polygon part (or point) a place element stands for."""
+        assert self._store is not None
+        slot = int(self._store.decl[row])
+        parts = cache.get(slot)
+        if parts is None:
+            parts = cache[slot] = shapely.get_parts(self._slot_geometry(slot))
+        return parts[row - self._first[slot]]
+
+    def all_pairs(
+        self,
+        rules: SeparationRules,
+        chunk: int = 50_000,
+    ) -> set[tuple[str, str]]:
+        """Every conflicting pair of active declarations, as (smaller id, larger id)."""
+        from deconflict.core.narrow import self_join
+
+        self._flush()
+        if self._delta or self._dead:
+            self.rebuild()
+        if self._store is None or not self._size:
+            return set()
+        return self_join(self, rules, chunk)
+
+    # --- accessors for the self-join (deconflict.core.narrow) -------------------------------
+
+    def _live(self) -> tuple[Elements, Mask, int]:
+        assert self._store is not None
+        return self._store, self._alive, self._size
+
+    def _slot_activity(self, slot: int) -> Activity | None:
+        return self._acts[slot]
+
+    def _slot_geometry(self, slot: int) -> BaseGeometry:
+        act = self._acts[slot]
+        assert act is not None
+        return act.geometry
+
+    def _slot_codes(self) -> tuple[IntArray, IntArray]:
+        party = np.array(
+            [-1 if a is None else self._parties[a.party_id] for a in self._acts], dtype=np.int64
+        )
+        return party, np.array(self._slot_cat, dtype=np.int64)
+
+    def _category_names(self) -> list[str | None]:
+        names: list[str | None] = [None] * len(self._categories)
+        for name, code in self._categories.items():
+            names[code] = name
+        return names
+
+    def _party_names(self) -> list[str]:
+        names = [""] * len(self._parties)
+        for name, code in self._parties.items():
+            names[code] = name
+        return names

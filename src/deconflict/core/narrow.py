@@ -1,0 +1,319 @@
+"""The narrow phase of the indexed engine: bounds for candidate pairs, and the self-join.
+
+:func:`pair_bounds` turns arrays of candidate element pairs into a tangent-plane distance
+and an error bound each, with the time semantics of DESIGN §3 (schedule band for two
+routes, the ±τ clip of a route against a window, overlapping windows for two places).
+``strict=False`` errs towards keeping pairs (a millisecond of extra time slack), which is
+what dropping needs; ``strict=True`` errs towards the empty set, which is what calling a
+pair certain needs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from deconflict.core import compiled
+from deconflict.core.conflicts import find_encounter
+from deconflict.core.elements import Elements, IntArray
+from deconflict.core.kernels import (
+    TIME_SLACK_S,
+    Array,
+    Mask,
+    banded_closest,
+    box_box,
+    clip_fractions,
+    error_bound,
+    metres_per_degree,
+    segment_box,
+)
+from deconflict.core.parties import SeparationRules
+
+if TYPE_CHECKING:
+    from deconflict.core.index import IndexedEngine
+
+CERTAIN_FACTOR = 1.002
+"""A pair is certain when its upper bound, stretched by this (find_encounter's own projection
+error for declarations up to 1,000 km across, with room to spare) plus a metre, is below S.
+:func:`certain_factor` gives the tighter factor for the pair's actual extent."""
+
+
+def certain_factor(a: list[BaseGeometry], b: list[BaseGeometry]) -> Array:
+    """1 + 3 δ per pair, δ = (r/R)²/6 the stretch of find_encounter's azimuthal equidistant
+    projection at r, half the diagonal of the pair's combined bounds (plus 1 %).
+
+    find_encounter's projected minimum is at most the true one stretched by δ, and its
+    geodesic distance at that minimum at most stretched by δ again, so a pair whose true
+    minimum is below S / (1 + 3δ) is certainly a conflict to it too.
+    """
+    box_a, box_b = (
+        shapely.bounds(np.array(a, dtype=object)),
+        shapely.bounds(np.array(b, dtype=object)),
+    )
+    west, south = np.minimum(box_a[:, 0], box_b[:, 0]), np.minimum(box_a[:, 1], box_b[:, 1])
+    east, north = np.maximum(box_a[:, 2], box_b[:, 2]), np.maximum(box_a[:, 3], box_b[:, 3])
+    per_east, per_north = metres_per_degree((south + north) / 2.0)
+    r = 0.5 * np.hypot((east - west) * per_east, (north - south) * per_north) * 1.01 + 1000.0
+    factor: Array = 1.0 + 3.0 * (r / 6_356_000.0) ** 2 / 6.0
+    return factor
+
+
+def pair_bounds(
+    a: Elements,
+    b: Elements,
+    strict: bool,
+    limit: Array | None = None,
+) -> tuple[Array, Array, Mask]:
+    """Tangent-plane distance, its error bound and feasibility of each pair (a[k], b[k]).
+
+    With ``limit``, pairs whose boxes alone are at least ``limit`` apart (after the error)
+    are marked infeasible before the costly kernels run.
+    """
+    n = len(a)
+    slack = 0.0 if strict else TIME_SLACK_S
+    a_first, a_last = a.reach()
+    b_first, b_last = b.reach()
+    ok = (a_first <= b_last + slack) & (b_first <= a_last + slack)
+    ok &= (a.alo <= b.ahi) & (b.alo <= a.ahi)
+    lats = np.column_stack([a.ay, a.by, b.ay, b.by])
+    east, north = metres_per_degree(lats.mean(axis=1))
+    ax1, ay1 = (a.bx - a.ax) * east, (a.by - a.ay) * north
+    bx0, by0 = (b.ax - a.ax) * east, (b.ay - a.ay) * north
+    bx1, by1 = (b.bx - a.ax) * east, (b.by - a.ay) * north
+    zero = np.zeros(n)
+    if limit is not None:
+        rough = box_box(
+            np.minimum(zero, ax1),
+            np.minimum(zero, ay1),
+            np.maximum(zero, ax1),
+            np.maximum(zero, ay1),
+            np.minimum(bx0, bx1),
+            np.minimum(by0, by1),
+            np.maximum(bx0, bx1),
+            np.maximum(by0, by1),
+        )
+        ok &= rough - error_bound(rough, lats, a.slack, b.slack) < limit
+    dist = np.full(n, np.inf)
+
+    ss = np.flatnonzero(ok & a.seg & b.seg)
+    if len(ss):
+        band = a.tol[ss] + b.tol[ss] + slack
+        dist[ss] = banded_closest(
+            -bx0[ss],
+            -by0[ss],
+            ax1[ss],
+            ay1[ss],
+            bx1[ss] - bx0[ss],
+            by1[ss] - by0[ss],
+            a.t0[ss] - b.t0[ss],
+            a.t1[ss] - a.t0[ss],
+            b.t1[ss] - b.t0[ss],
+            band,
+        )
+
+    sr = np.flatnonzero(ok & a.seg & ~b.seg)
+    if len(sr):
+        lo, hi, fits = clip_fractions(
+            a.t0[sr], a.t1[sr], b.t0[sr] - a.tol[sr] - slack, b.t1[sr] + a.tol[sr] + slack
+        )
+        d = segment_box(
+            lo * ax1[sr],
+            lo * ay1[sr],
+            hi * ax1[sr],
+            hi * ay1[sr],
+            bx0[sr],
+            by0[sr],
+            bx1[sr],
+            by1[sr],
+        )
+        dist[sr] = np.where(fits, d, np.inf)
+
+    rs = np.flatnonzero(ok & ~a.seg & b.seg)
+    if len(rs):
+        lo, hi, fits = clip_fractions(
+            b.t0[rs], b.t1[rs], a.t0[rs] - b.tol[rs] - slack, a.t1[rs] + b.tol[rs] + slack
+        )
+        ux, uy = bx1[rs] - bx0[rs], by1[rs] - by0[rs]
+        d = segment_box(
+            bx0[rs] + lo * ux,
+            by0[rs] + lo * uy,
+            bx0[rs] + hi * ux,
+            by0[rs] + hi * uy,
+            zero[rs],
+            zero[rs],
+            ax1[rs],
+            ay1[rs],
+        )
+        dist[rs] = np.where(fits, d, np.inf)
+
+    rr = np.flatnonzero(ok & ~a.seg & ~b.seg)
+    if len(rr):
+        dist[rr] = box_box(zero[rr], zero[rr], ax1[rr], ay1[rr], bx0[rr], by0[rr], bx1[rr], by1[rr])
+
+    ok &= np.isfinite(dist)
+    finite = np.where(ok, dist, 0.0)
+    return dist, error_bound(finite, lats, a.slack, b.slack), ok
+
+
+def polygon_distance(
+    a: Elements,
+    b: Elements,
+    parts: list[BaseGeometry],
+) -> tuple[Array, Array, Array]:
+    """Distances of route segments ``a`` to the polygon parts ``b`` stands for, each segment
+    clipped to the instants ``b``'s window allows, in each pair's tangent plane: the
+    strict clip (for certainty), the widened clip (for dropping), and the error bound.
+    inf where the times never meet.
+
+    Boxes are a loose stand-in for a polygon: a route passing a diagonal field or an L-shaped
+    area comes near its box long before the polygon itself. The few pairs of a check that
+    involve polygons are measured against the real edges here (with shapely, vectorised),
+    so that they too can be settled without find_encounter.
+    """
+    n = len(a)
+    lats = np.column_stack([a.ay, a.by, b.ay, b.by])
+    east, north = metres_per_degree(lats.mean(axis=1))
+    x1, y1 = (a.bx - a.ax) * east, (a.by - a.ay) * north
+    clips = [
+        clip_fractions(a.t0, a.t1, b.t0 - a.tol - s, b.t1 + a.tol + s) for s in (0.0, TIME_SLACK_S)
+    ]
+    lo = np.concatenate([c[0] for c in clips])
+    hi = np.concatenate([c[1] for c in clips])
+    fits = np.concatenate([c[2] for c in clips])
+    x2, y2 = np.concatenate([x1, x1]), np.concatenate([y1, y1])
+    ends = np.stack(
+        [np.column_stack([lo * x2, lo * y2]), np.column_stack([hi * x2, hi * y2])], axis=1
+    )
+    shapes = np.array(parts, dtype=object)
+    _, owner = shapely.get_coordinates(shapes, return_index=True)
+
+    def local(coords: Array) -> Array:
+        x = (coords[:, 0] - a.ax[owner]) * east[owner]
+        y = (coords[:, 1] - a.ay[owner]) * north[owner]
+        return np.column_stack([x, y])
+
+    flat = shapely.transform(shapes, local)
+    both = shapely.distance(shapely.linestrings(ends), np.concatenate([flat, flat]))
+    dist = np.where(fits, both, np.inf)
+    err = error_bound(np.where(np.isfinite(dist[:n]), dist[:n], 0.0), lats, a.slack, b.slack)
+    return dist[:n], dist[n:], err
+
+
+def self_join(
+    engine: IndexedEngine,
+    rules: SeparationRules,
+    chunk: int,
+) -> set[tuple[str, str]]:
+    """All conflicting pairs, from the grid joined with itself in chunks of query elements.
+
+    Timed elements are registered afresh, on a finer grid (``engine.join_grid``: a self-join
+    pays per pair within a cell, a single check per key), with boxes widened by half the
+    largest separation, so that close pairs share a key, and each key's group is joined with itself in compiled
+    code; timeless elements query the grid as :meth:`IndexedEngine.check` does. The bounds
+    decide all but a thin band of pairs near S, and find_encounter decides that band.
+    """
+    store, alive, size = engine._live()
+    live = store.take(slice(0, size))
+    half = rules.largest_m / 2.0 + 1.0
+    from deconflict.core.index import IndexedEngine
+
+    cell, bucket = engine.join_grid
+    grid = IndexedEngine(cell_deg=cell, bucket_s=bucket)  # only its key arithmetic is used
+    keys, rows, corner, timeless = grid._half_grid(live, half)
+    order = np.argsort(keys, kind="stable")
+    cx0, cy0, b0 = corner
+    i, j, _, _ = compiled.group_join(
+        keys[order],
+        rows[order],
+        cx0,
+        cy0,
+        b0,
+        compiled.columns(live),
+        rules.largest_m,
+        grid._nx,
+        grid._ny,
+    )
+    found_a, found_b, found_rows = [store.decl[i]], [store.decl[j]], [(i, j)]
+    for start in range(0, len(timeless), chunk):
+        # Open-ended and long-lived elements live in the timeless layer, which shares no key
+        # with the timed ones: ask the grid for their partners, as check does.
+        q_rows = timeless[start : start + chunk]
+        q = store.take(q_rows)
+        qi, rows_t, _, _ = engine.scan(q, rules)
+        partner_timed = ~np.isin(rows_t, timeless)
+        keep = partner_timed | (store.decl[rows_t] > q.decl[qi])
+        qi, rows_t = qi[keep], rows_t[keep]
+        found_a.append(q.decl[qi])
+        found_b.append(store.decl[rows_t])
+        found_rows.append((q_rows[qi], rows_t))
+    del alive
+    if not found_a:
+        return set()
+    sa, sb = np.concatenate(found_a), np.concatenate(found_b)
+    arow = np.concatenate([r[0] for r in found_rows])
+    brow = np.concatenate([r[1] for r in found_rows])
+    swap = sa > sb
+    sa, sb = np.where(swap, sb, sa), np.where(swap, sa, sb)
+    arow, brow = np.where(swap, brow, arow), np.where(swap, arow, brow)
+    separation = _separations(engine, rules, sa, sb) + store.buf[arow] + store.buf[brow]
+    a, b = store.take(arow), store.take(brow)
+    cols = compiled.columns(store)
+    dist, err = compiled.evaluate(cols, arow, cols, brow, False)
+    maybe = dist - err < separation
+    dist_s, err_s = compiled.evaluate(cols, arow, cols, brow, True)
+    ok_s = np.isfinite(dist_s)
+    slots = len(engine._acts)
+    candidates = np.flatnonzero(maybe & ok_s & a.exact & b.exact)
+    factor = np.full(len(sa), CERTAIN_FACTOR)
+    if len(candidates):
+        geoms_a = [engine._slot_geometry(x) for x in sa[candidates].tolist()]
+        geoms_b = [engine._slot_geometry(y) for y in sb[candidates].tolist()]
+        factor[candidates] = certain_factor(geoms_a, geoms_b)
+    certain = maybe & ok_s & a.exact & b.exact & ((dist_s + err_s) * factor + 0.1 < separation)
+    codes = sa * slots + sb
+    sure = np.unique(codes[certain])
+    unsure = np.setdiff1d(np.unique(codes[maybe]), sure)
+    engine.last_uncertain = len(unsure)
+    pairs: set[tuple[str, str]] = set()
+    for code in sure.tolist():
+        pairs.add(_ids(engine, code // slots, code % slots))
+    for code in unsure.tolist():
+        x, y = engine._slot_activity(code // slots), engine._slot_activity(code % slots)
+        assert x is not None
+        assert y is not None
+        rule = rules.between(x.party_id, y.party_id, x.category, y.category)
+        if find_encounter(x, y, rule) is not None:
+            pairs.add(_ids(engine, code // slots, code % slots))
+    return pairs
+
+
+def _ids(engine: IndexedEngine, x: int, y: int) -> tuple[str, str]:
+    a, b = engine._slot_activity(x), engine._slot_activity(y)
+    assert a is not None
+    assert b is not None
+    low, high = sorted((a.declaration_id, b.declaration_id))
+    return (low, high)
+
+
+def _separations(
+    engine: IndexedEngine,
+    rules: SeparationRules,
+    sa: IntArray,
+    sb: IntArray,
+) -> Array:
+    """The rule for each pair of slots, asking :class:`SeparationRules` once per combination."""
+    party, category = engine._slot_codes()
+    pnames, cnames = engine._party_names(), engine._category_names()
+    np_, nc = len(pnames) + 1, len(cnames) + 1
+    combo = ((party[sa] * np_ + party[sb]) * nc + category[sa]) * nc + category[sb]
+    unique, inverse = np.unique(combo, return_inverse=True)
+    values = np.empty(len(unique))
+    for k, c in enumerate(unique.tolist()):
+        rest, cb = divmod(c, nc)
+        rest, ca = divmod(rest, nc)
+        pa, pb = divmod(rest, np_)
+        values[k] = rules.between(pnames[pa], pnames[pb], cnames[ca], cnames[cb])
+    return values[inverse]
