@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 ARTIFACTS := artifacts
 # Debian packages the tests need; installed only when missing (root on these machines).
-APT_PACKAGES :=
+APT_PACKAGES := chromium
 
-.PHONY: demo test lint bench install system-packages clean typecheck
+.PHONY: demo test lint bench install system-packages clean typecheck web
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
@@ -30,7 +30,22 @@ $(STAMPS)/python: pyproject.toml $(BIN)/python | $(STAMPS)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(STAMPS)/python
+# The console's browser libraries and basemap data come from npm (web/package-lock.json) and
+# are copied where the service serves them; nothing is fetched from a CDN at run time.
+CONSOLE_VENDOR := src/deconflict/web/static/vendor
+$(STAMPS)/web: web/package.json web/package-lock.json | $(STAMPS)
+	cd web && npm ci --no-audit --no-fund
+	rm -rf $(CONSOLE_VENDOR) && mkdir -p $(CONSOLE_VENDOR)/images
+	cp web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css $(CONSOLE_VENDOR)/
+	cp web/node_modules/leaflet/dist/images/* $(CONSOLE_VENDOR)/images/
+	cp web/node_modules/topojson-client/dist/topojson-client.min.js $(CONSOLE_VENDOR)/
+	cp web/node_modules/world-atlas/countries-10m.json $(CONSOLE_VENDOR)/
+	for p in leaflet topojson-client world-atlas; do cp web/node_modules/$$p/LICENSE $(CONSOLE_VENDOR)/LICENSE-$$p; done
+	touch $@
+
+web: $(STAMPS)/web
+
+install: $(STAMPS)/python $(STAMPS)/web
 
 demo: install
 	$(BIN)/deconflict demo --db demo.sqlite --host 127.0.0.1 --port 8000
@@ -52,4 +67,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(STAMPS) $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(STAMPS) $(ARTIFACTS) web/node_modules src/deconflict/web/static/vendor .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -89,8 +89,9 @@ def sample_movement(m: Activity, spacing_m: float, max_step_s: float) -> Traject
         az, _, length = GEOD.inv(lon1, lat1, lon2, lat2)
         n = max(1, math.ceil(length / spacing_m), math.ceil((t1 - t0) / max_step_s))
         f = np.linspace(0.0, 1.0, n + 1)
-        seg_lon, seg_lat, _ = GEOD.fwd(np.full(n + 1, lon1), np.full(n + 1, lat1),
-                                       np.full(n + 1, az), length * f)
+        seg_lon, seg_lat, _ = GEOD.fwd(
+            np.full(n + 1, lon1), np.full(n + 1, lat1), np.full(n + 1, az), length * f
+        )
         seg_lon[0], seg_lat[0], seg_lon[-1], seg_lat[-1] = lon1, lat1, lon2, lat2
         seg_t = t0 + (t1 - t0) * f
         segments.append((t0, t1, np.asarray(seg_lon), np.asarray(seg_lat)))
@@ -168,16 +169,25 @@ class Reference:
         return float(both.min()), float(both.max())
 
 
-def reference(a: Activity, b: Activity, spacing_m: float = 25.0, max_step_s: float = 30.0,
-              ) -> Reference | None:
+def reference(
+    a: Activity,
+    b: Activity,
+    spacing_m: float = 25.0,
+    max_step_s: float = 30.0,
+) -> Reference | None:
     """The minimum distance over all feasible instants, or None when there are none."""
-    if a.altitude is not None and b.altitude is not None and (
-        a.altitude[0] > b.altitude[1] or b.altitude[0] > a.altitude[1]
+    if (
+        a.altitude is not None
+        and b.altitude is not None
+        and (a.altitude[0] > b.altitude[1] or b.altitude[0] > a.altitude[1])
     ):
         return None
     if a.kind is Kind.movement and b.kind is Kind.movement:
-        return _movements(sample_movement(a, spacing_m, max_step_s),
-                          sample_movement(b, spacing_m, max_step_s), a.tolerance_s + b.tolerance_s)
+        return _movements(
+            sample_movement(a, spacing_m, max_step_s),
+            sample_movement(b, spacing_m, max_step_s),
+            a.tolerance_s + b.tolerance_s,
+        )
     if a.kind is Kind.movement:
         return _movement_site(a, b, spacing_m, max_step_s)
     if b.kind is Kind.movement:
@@ -201,12 +211,22 @@ def _sites(a: Activity, b: Activity, spacing_m: float) -> Reference | None:
         # The closest points lie on the boundaries; sample both against each other.
         distance = float(bb.distances(ba.lon, ba.lat).min())
     # The window of two sites is the overlap of their windows.
-    return Reference(distance, (ba.spacing_m + bb.spacing_m) / 2, 0.0, np.array([start]),
-                     np.array([end]), np.array([distance]))
+    return Reference(
+        distance,
+        (ba.spacing_m + bb.spacing_m) / 2,
+        0.0,
+        np.array([start]),
+        np.array([end]),
+        np.array([distance]),
+    )
 
 
-def _movement_site(m: Activity, site: Activity, spacing_m: float, max_step_s: float,
-                   ) -> Reference | None:
+def _movement_site(
+    m: Activity,
+    site: Activity,
+    spacing_m: float,
+    max_step_s: float,
+) -> Reference | None:
     """Feasible instants u: [u − τ, u + τ] meets the site's window, i.e. u in [w0 − τ, w1 + τ]."""
     path = sample_movement(m, spacing_m, max_step_s)
     w0, w1 = _window(site)
@@ -224,8 +244,9 @@ def _movement_site(m: Activity, site: Activity, spacing_m: float, max_step_s: fl
     boundary = Boundary.of(site.geometry, spacing_m)
     d = boundary.distances(np.concatenate(lon), np.concatenate(lat))
     # The advisory window of a movement × site lies on the movement's schedule only.
-    return Reference(float(d.min()), (path.spacing_m + boundary.spacing_m) / 2, path.step_s,
-                     times, times, d)
+    return Reference(
+        float(d.min()), (path.spacing_m + boundary.spacing_m) / 2, path.step_s, times, times, d
+    )
 
 
 def _movements(pa: Trajectory, pb: Trajectory, tolerance: float) -> Reference | None:
@@ -235,8 +256,14 @@ def _movements(pa: Trajectory, pb: Trajectory, tolerance: float) -> Reference | 
     if len(d) == 0:
         return None
     error = (pa.spacing_m + pb.spacing_m + min(pb.speed * pa.step_s, pa.speed * pb.step_s)) / 2
-    return Reference(float(d.min()), error, max(pa.step_s, pb.step_s),
-                     np.concatenate([s1, s2]), np.concatenate([u1, u2]), d)
+    return Reference(
+        float(d.min()),
+        error,
+        max(pa.step_s, pb.step_s),
+        np.concatenate([s1, s2]),
+        np.concatenate([u1, u2]),
+        d,
+    )
 
 
 def _one_way(pa: Trajectory, pb: Trajectory, tolerance: float) -> tuple[Array, Array, Array]:

@@ -192,6 +192,20 @@ MATRIX: dict[tuple[str, str], RouteCase] = {
         lambda w, o: Call("/docs/oauth2-redirect"),
     ),
     ("GET", "/redoc"): (Expect(200, public=True), lambda w, o: Call("/redoc")),
+    # The console: the same files and public basemap data for everyone (src/deconflict/web).
+    ("GET", "/"): (Expect(200, public=True), lambda w, o: Call("/")),
+    ("GET", "/console/config.json"): (
+        Expect(200, public=True),
+        lambda w, o: Call("/console/config.json"),
+    ),
+    ("GET", "/console/places.geojson"): (
+        Expect(200, public=True),
+        lambda w, o: Call("/console/places.geojson", params={"bbox": "40,36,42,37"}),
+    ),
+    ("GET", "/console/{path:path}"): (
+        Expect(200, public=True),
+        lambda w, o: Call("/console/app.js"),
+    ),
     ("GET", "/v1/me"): (Expect(200), lambda w, o: Call("/v1/me")),
     ("GET", "/v1/parties"): (Expect(200), lambda w, o: Call("/v1/parties")),
     ("POST", "/v1/parties"): (

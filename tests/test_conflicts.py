@@ -24,19 +24,54 @@ T0 = 1_760_000_000.0  # an arbitrary epoch second; all scenes are relative to it
 LON, LAT = 41.0, 36.5  # NE Syria
 
 
-def movement(coords: list[tuple[float, float]], times: list[float], tolerance: float = 0.0,
-             buffer: float = 0.0, altitude: tuple[float, float] | None = None,
-             ident: str = "m") -> Activity:
+def movement(
+    coords: list[tuple[float, float]],
+    times: list[float],
+    tolerance: float = 0.0,
+    buffer: float = 0.0,
+    altitude: tuple[float, float] | None = None,
+    ident: str = "m",
+) -> Activity:
     t = np.array(times, dtype=np.float64) + T0
-    return Activity(ident, 1, "party-" + ident, Kind.movement, LineString(coords), float(t[0]),
-                    float(t[-1]), t, tolerance, buffer, altitude, None)
+    return Activity(
+        ident,
+        1,
+        "party-" + ident,
+        Kind.movement,
+        LineString(coords),
+        float(t[0]),
+        float(t[-1]),
+        t,
+        tolerance,
+        buffer,
+        altitude,
+        None,
+    )
 
 
-def place(geometry: BaseGeometry, start: float, end: float | None, buffer: float = 0.0,
-          altitude: tuple[float, float] | None = None, ident: str = "s") -> Activity:
+def place(
+    geometry: BaseGeometry,
+    start: float,
+    end: float | None,
+    buffer: float = 0.0,
+    altitude: tuple[float, float] | None = None,
+    ident: str = "s",
+) -> Activity:
     kind = Kind.site if isinstance(geometry, Point) else Kind.area
-    return Activity(ident, 1, "party-" + ident, kind, geometry, T0 + start,
-                    None if end is None else T0 + end, None, 0.0, buffer, altitude, None)
+    return Activity(
+        ident,
+        1,
+        "party-" + ident,
+        kind,
+        geometry,
+        T0 + start,
+        None if end is None else T0 + end,
+        None,
+        0.0,
+        buffer,
+        altitude,
+        None,
+    )
 
 
 def offset(lon: float, lat: float, azimuth: float, metres: float) -> tuple[float, float]:
@@ -330,16 +365,32 @@ def test_same_road_just_outside_the_tolerances_is_their_speed_times_the_gap() ->
 
 def test_built_from_geojson_features() -> None:
     def feature(coords: list[list[float]], times: list[str]) -> DeclarationFeature:
-        return DeclarationFeature.model_validate_json(json.dumps({
-            "type": "Feature",
-            "geometry": {"type": "LineString", "coordinates": coords},
-            "properties": {"kind": "movement", "times": times, "schedule_tolerance_s": 600.0},
-        }))
+        return DeclarationFeature.model_validate_json(
+            json.dumps(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "LineString", "coordinates": coords},
+                    "properties": {
+                        "kind": "movement",
+                        "times": times,
+                        "schedule_tolerance_s": 600.0,
+                    },
+                }
+            )
+        )
 
-    a = Activity.of("a", 1, "us", feature([[41.0, 36.5], [41.1, 36.5]],
-                                          ["2025-01-01T10:00:00Z", "2025-01-01T11:00:00Z"]))
-    b = Activity.of("b", 1, "ru", feature([[41.1, 36.505], [41.0, 36.505]],
-                                          ["2025-01-01T10:15:00Z", "2025-01-01T11:15:00Z"]))
+    a = Activity.of(
+        "a",
+        1,
+        "us",
+        feature([[41.0, 36.5], [41.1, 36.5]], ["2025-01-01T10:00:00Z", "2025-01-01T11:00:00Z"]),
+    )
+    b = Activity.of(
+        "b",
+        1,
+        "ru",
+        feature([[41.1, 36.505], [41.0, 36.505]], ["2025-01-01T10:15:00Z", "2025-01-01T11:15:00Z"]),
+    )
     found = both_ways(a, b, 1000.0)
     assert found is not None
     assert found.distance_m == pytest.approx(geodesic((41.05, 36.5), (41.05, 36.505)), rel=0.005)
@@ -363,10 +414,18 @@ def test_long_routes_stay_within_the_accuracy_bound() -> None:
 
 
 def test_shifting_both_in_time_only_shifts_the_instants() -> None:
-    a = movement([offset(LON, LAT, 200.0, 3000.0), offset(LON, LAT, 20.0, 3000.0)],
-                 [0.0, 900.0], tolerance=120.0, ident="a")
-    b = movement([offset(LON, LAT, 290.0, 2500.0), offset(LON, LAT, 110.0, 2500.0)],
-                 [300.0, 1100.0], tolerance=60.0, ident="b")
+    a = movement(
+        [offset(LON, LAT, 200.0, 3000.0), offset(LON, LAT, 20.0, 3000.0)],
+        [0.0, 900.0],
+        tolerance=120.0,
+        ident="a",
+    )
+    b = movement(
+        [offset(LON, LAT, 290.0, 2500.0), offset(LON, LAT, 110.0, 2500.0)],
+        [300.0, 1100.0],
+        tolerance=60.0,
+        ident="b",
+    )
     found = both_ways(a, b, 1200.0)
     assert found is not None
     dt = 3 * 86_400.0 + 17.25
@@ -400,8 +459,14 @@ def nearby(draw: Any, spread_m: float) -> tuple[float, float]:
 @st.composite
 def activities(draw: Any, ident: str) -> Activity:
     kind = draw(st.sampled_from(["point", "polygon", "holed", "multi"] + ["movement"] * 4))
-    altitude = draw(st.one_of(st.none(), st.none(), st.none(), st.tuples(
-        st.sampled_from([0.0, 500.0, 1000.0]), st.sampled_from([1000.0, 2000.0]))))
+    altitude = draw(
+        st.one_of(
+            st.none(),
+            st.none(),
+            st.none(),
+            st.tuples(st.sampled_from([0.0, 500.0, 1000.0]), st.sampled_from([1000.0, 2000.0])),
+        )
+    )
     buffer = draw(st.sampled_from([0.0, 0.0, 100.0, 250.0]))
     if kind == "movement":
         n = draw(st.integers(2, 4))
@@ -426,16 +491,25 @@ def activities(draw: Any, ident: str) -> Activity:
     elif kind == "holed":
         geometry = Polygon(square(centre, half), [square(centre, half / 2)])
     else:
-        geometry = MultiPolygon([Polygon(square(centre, half)),
-                                 Polygon(square(offset(*centre, 45.0, 4 * half), half / 2))])
+        geometry = MultiPolygon(
+            [
+                Polygon(square(centre, half)),
+                Polygon(square(offset(*centre, 45.0, 4 * half), half / 2)),
+            ]
+        )
     return place(geometry, start, end, buffer, altitude, ident)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(a=activities("a"), b=activities("b"), rule=st.floats(100.0, 2000.0),
-       near=st.sampled_from([None, None, 0.9, 0.97, 1.03, 1.1]))
-def test_agrees_with_the_brute_force_reference(a: Activity, b: Activity, rule: float,
-                                               near: float | None) -> None:
+@given(
+    a=activities("a"),
+    b=activities("b"),
+    rule=st.floats(100.0, 2000.0),
+    near=st.sampled_from([None, None, 0.9, 0.97, 1.03, 1.1]),
+)
+def test_agrees_with_the_brute_force_reference(
+    a: Activity, b: Activity, rule: float, near: float | None
+) -> None:
     """``near`` sets S to that multiple of the reference distance, to test verdicts near S."""
     ref = reference(a, b)
     if ref is not None and near is not None and ref.distance_m > 0.0:
@@ -517,8 +591,9 @@ def test_exact_touches_in_time_count_even_with_no_tolerance() -> None:
     assert found.distance_m < 1e-6
     assert onward.times is not None
     assert onward.end is not None
-    later = replace(onward, start=onward.start + 0.01, end=onward.end + 0.01,
-                    times=onward.times + 0.01)
+    later = replace(
+        onward, start=onward.start + 0.01, end=onward.end + 0.01, times=onward.times + 0.01
+    )
     assert both_ways(relay, later, 50.0) is None
 
 

@@ -15,7 +15,7 @@ from deconflict.core.incidents import IncidentType
 from deconflict.core.parties import Role
 from deconflict.service.incidents import Casualties, IncidentReport
 from tests.conftest import bearer
-from tests.world import START, World, movement, site
+from tests.world import START, World, cli_database, movement, site
 
 PNG = b"\x89PNG\r\n\x1a\n"
 PERIOD = {"from": "2020-01-19T00:00:00Z", "to": "2020-01-22T00:00:00Z"}
@@ -113,7 +113,7 @@ def test_the_report_endpoint_answers_html_and_markdown(world: World, api: TestCl
 
 def test_the_report_command_writes_markdown_html_and_charts(world: World, tmp_path: Path) -> None:
     history(world)
-    database = world.service.settings.database_url.removeprefix("sqlite:///")
+    database, environment = cli_database(world)
     out = tmp_path / "review"
     result = CliRunner().invoke(
         app,
@@ -125,11 +125,11 @@ def test_the_report_command_writes_markdown_html_and_charts(world: World, tmp_pa
             "2020-01-22",
             "--out",
             str(out),
-            "--db",
-            database,
+            *database,
             "--token",
             world.token("alpha"),
         ],
+        env=environment,
     )
     assert result.exit_code == 0, result.output
     assert (out / "map.png").read_bytes().startswith(PNG)
@@ -140,9 +140,8 @@ def test_the_report_command_writes_markdown_html_and_charts(world: World, tmp_pa
 
 def test_cli_shows_an_incident_side_by_side(world: World) -> None:
     ids = history(world)
-    database = world.service.settings.database_url.removeprefix("sqlite:///")
-    runner = CliRunner()
-    common = ["--db", database]
+    common, environment = cli_database(world)
+    runner = CliRunner(env=environment)
     for party, text in (
         ("alpha", "An exchange of fire took place"),
         ("bravo", "No information on any fire"),

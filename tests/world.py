@@ -86,3 +86,10 @@ def movement(
         "geometry": {"type": "LineString", "coordinates": [list(c) for c in coordinates]},
         "properties": properties,
     }
+
+
+def cli_database(world: World) -> tuple[list[str], dict[str, str]]:
+    """CLI options and environment that point the CLI at the world's own database, on either backend."""
+    settings = world.service.settings
+    environment = {"DECONFLICT_SIGNING_KEY_PATH": str(settings.signing_key_path)}
+    return ["--database-url", settings.database_url], environment

@@ -29,6 +29,11 @@ class Settings:
     """First line of every checkpoint and the name of the service's signing key (C2SP)."""
     signing_key_path: Path | None = None
     """The service's Ed25519 key; by default ``<database file>.key``, created 0600 on first start."""
+    tile_url: str | None = None
+    """A raster tile URL template (``https://tiles.example/{z}/{x}/{y}.png``) for the console's
+    basemap; by default the console draws its offline basemap from data installed with it."""
+    tile_attribution: str = ""
+    """The credit line the tile server's licence asks for, shown on the console's map."""
 
     @classmethod
     def from_environment(cls, **overrides: object) -> Settings:
@@ -42,6 +47,10 @@ class Settings:
             values["record_origin"] = origin
         if key_path := os.environ.get("DECONFLICT_SIGNING_KEY_PATH"):
             values["signing_key_path"] = Path(key_path)
+        if tile_url := os.environ.get("DECONFLICT_TILE_URL"):
+            values["tile_url"] = tile_url
+        if attribution := os.environ.get("DECONFLICT_TILE_ATTRIBUTION"):
+            values["tile_attribution"] = attribution
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -12,11 +12,20 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from deconflict.api import problems
-from deconflict.api.routes import advisories, declarations, parties, record, system
-from deconflict.api.routes import channel, incidents, stream
+from deconflict.api.routes import (
+    advisories,
+    channel,
+    declarations,
+    incidents,
+    parties,
+    record,
+    stream,
+    system,
+)
 from deconflict.core.declarations import DeclarationFeature
 from deconflict.service.deconflict import Deconflict
 from deconflict.settings import Settings
+from deconflict.web import console
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -71,8 +80,16 @@ class BodyLimit:
             b'"detail":"the request body exceeds the limit of %d bytes","errors":[{"field":"body",'
             b'"reason":"too large"}]}' % self.limit
         )
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -90,7 +107,9 @@ def create_app(settings: Settings | None = None, service: Deconflict | None = No
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         ticker = None
         if settings.expiry_interval_s > 0:
-            ticker = threading.Thread(target=_expire_periodically, args=(deconflict, stop, settings), daemon=True)
+            ticker = threading.Thread(
+                target=_expire_periodically, args=(deconflict, stop, settings), daemon=True
+            )
             ticker.start()
         yield
         stop.set()
@@ -109,6 +128,7 @@ def create_app(settings: Settings | None = None, service: Deconflict | None = No
     problems.install(app)
     for module in (system, parties, declarations, advisories, record, channel, incidents, stream):
         app.include_router(module.router)
+    app.include_router(console.router)  # the operations console at / (docs/console.md)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _document_bodies(app)
     return app
@@ -129,13 +149,22 @@ def _expire_periodically(deconflict: Deconflict, stop: threading.Event, settings
 
 def _document_bodies(app: FastAPI) -> None:
     """Adds the schemas of bodies parsed in JSON mode (see :mod:`deconflict.api.bodies`) to OpenAPI."""
-    body_models: list[type[BaseModel]] = [DeclarationFeature, *parties.BODY_MODELS, *advisories.BODY_MODELS, *record.BODY_MODELS,
-                                      *channel.BODY_MODELS, *incidents.BODY_MODELS, *stream.BODY_MODELS]
+    body_models: list[type[BaseModel]] = [
+        DeclarationFeature,
+        *parties.BODY_MODELS,
+        *advisories.BODY_MODELS,
+        *record.BODY_MODELS,
+        *channel.BODY_MODELS,
+        *incidents.BODY_MODELS,
+        *stream.BODY_MODELS,
+    ]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in body_models:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

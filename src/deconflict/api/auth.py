@@ -10,7 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from deconflict.core.parties import Principal
 from deconflict.service.deconflict import Deconflict
 
-bearer = HTTPBearer(auto_error=False, description="A member token, as printed when the member was added")
+bearer = HTTPBearer(
+    auto_error=False, description="A member token, as printed when the member was added"
+)
 
 
 def service(request: Request) -> Deconflict:

@@ -19,13 +19,17 @@ JSON_MEDIA_TYPES = ("application/json", "application/geo+json")
 
 async def parse_body(request: Request, model: type[M], optional: bool = False) -> M:
     """The body validated as ``model``; with ``optional``, an empty body means ``{}``."""
-    if optional and not request.headers.get("content-length", "0").strip("0") and not request.headers.get(
-        "transfer-encoding"
+    if (
+        optional
+        and not request.headers.get("content-length", "0").strip("0")
+        and not request.headers.get("transfer-encoding")
     ):
         return model.model_validate_json(b"{}")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in JSON_MEDIA_TYPES:
-        raise HTTPException(415, f"send the body as application/json, not {media_type or 'nothing'}")
+        raise HTTPException(
+            415, f"send the body as application/json, not {media_type or 'nothing'}"
+        )
     limit: int = request.app.state.deconflict.settings.max_body_bytes
     body = await request.body()
     if len(body) > limit:

@@ -41,7 +41,11 @@ class Problem(BaseModel):
 
 
 def problem_response(
-    request: Request, status: int, title: str, detail: str, errors: Sequence[FieldProblem] = (),
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    errors: Sequence[FieldProblem] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = Problem(
@@ -53,7 +57,10 @@ def problem_response(
         errors=[FieldError(field=p.field, reason=p.reason) for p in errors],
     )
     return JSONResponse(
-        body.model_dump(mode="json"), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+        body.model_dump(mode="json"),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
     )
 
 
@@ -77,18 +84,29 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed", 413: "Content too large", 415: "Unsupported media type"}
+        title = {
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Content too large",
+            415: "Unsupported media type",
+        }
         headers = dict(exc.headers) if exc.headers else None
         if exc.status_code == 405:
             headers = {**(headers or {}), "Allow": _allowed_methods(app, request.url.path)}
         return problem_response(
-            request, exc.status_code, title.get(exc.status_code, "Error"), str(exc.detail), headers=headers
+            request,
+            exc.status_code,
+            title.get(exc.status_code, "Error"),
+            str(exc.detail),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(request, 500, "Internal server error", "the service failed; nothing was written")
+        return problem_response(
+            request, 500, "Internal server error", "the service failed; nothing was written"
+        )
 
 
 def _allowed_methods(app: FastAPI, path: str) -> str:
@@ -107,7 +125,10 @@ def _allowed_methods(app: FastAPI, path: str) -> str:
 def _from_errors(request: Request, errors: Sequence[Any], body: bool = False) -> JSONResponse:
     if is_malformed_json(errors):
         return problem_response(
-            request, 400, "Malformed JSON", "the request body is not valid JSON",
+            request,
+            400,
+            "Malformed JSON",
+            "the request body is not valid JSON",
             [FieldProblem("body", str(errors[0].get("msg", "invalid JSON")))],
         )
     problems = validation_problems(errors)

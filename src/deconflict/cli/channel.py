@@ -49,7 +49,9 @@ class Target:
         self.service = (
             None
             if server
-            else Deconflict(Settings(database_url=database_url(db, url), expiry_interval_s=0))
+            else Deconflict(
+                Settings.from_environment(database_url=database_url(db, url), expiry_interval_s=0)
+            )
         )
 
     def call(self, local: Local, method: str, path: str, **kwargs: Any) -> Any:
@@ -412,7 +414,7 @@ def report(
 def escalate(db: DbOption = None, database_url_: UrlOption = None) -> None:
     """Fire due escalations and push due webhook deliveries (what the server's ticker does)."""
     service = Deconflict(
-        Settings(database_url=database_url(db, database_url_), expiry_interval_s=0)
+        Settings.from_environment(database_url=database_url(db, database_url_), expiry_interval_s=0)
     )
     fired = service.channel.escalate_due()
     pushed = service.webhooks.dispatch_due()

@@ -58,7 +58,10 @@ def client(db: Path | None, url: str | None, server: str | None, token: str) -> 
     if server:
         return HttpClient(server, token)
     return LocalClient(
-        Deconflict(Settings(database_url=database_url(db, url), expiry_interval_s=0)), token
+        Deconflict(
+            Settings.from_environment(database_url=database_url(db, url), expiry_interval_s=0)
+        ),
+        token,
     )
 
 
@@ -83,7 +86,7 @@ def show(value: Any) -> None:
 def init(db: DbOption = None, database_url_: UrlOption = None) -> None:
     """Create the database and print a host administrator token (shown only this once)."""
     service = Deconflict(
-        Settings(database_url=database_url(db, database_url_), expiry_interval_s=0)
+        Settings.from_environment(database_url=database_url(db, database_url_), expiry_interval_s=0)
     )
     token = service.add_host_administrator()
     console.print("Database ready. Host administrator token (store it now; it is not kept):")
@@ -110,7 +113,7 @@ def serve(
 def rebuild(db: DbOption = None, database_url_: UrlOption = None) -> None:
     """Rebuild every table from the event log (the log is the source of truth)."""
     service = Deconflict(
-        Settings(database_url=database_url(db, database_url_), expiry_interval_s=0)
+        Settings.from_environment(database_url=database_url(db, database_url_), expiry_interval_s=0)
     )
     count = service.rebuild()
     console.print(f"Rebuilt the projections from {count} events.")

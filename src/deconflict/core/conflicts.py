@@ -155,8 +155,15 @@ def _order_key(x: Activity) -> tuple[str, str, str, int, float, float, float, by
     times = b"" if x.times is None else x.times.tobytes()
     end = math.inf if x.end is None else x.end
     return (
-        x.kind.value, x.declaration_id, x.party_id, x.version, x.start, end, x.tolerance_s,
-        x.geometry.wkb, times,
+        x.kind.value,
+        x.declaration_id,
+        x.party_id,
+        x.version,
+        x.start,
+        end,
+        x.tolerance_s,
+        x.geometry.wkb,
+        times,
     )
 
 
@@ -171,8 +178,12 @@ def _finite_or_none(value: float) -> float | None:
 # --- site/area × site/area -----------------------------------------------------------------
 
 
-def _place_place(a: Activity, b: Activity, separation: float, projection: LocalProjection,
-                 ) -> Encounter | None:
+def _place_place(
+    a: Activity,
+    b: Activity,
+    separation: float,
+    projection: LocalProjection,
+) -> Encounter | None:
     a_start, a_end = _window(a)
     b_start, b_end = _window(b)
     start, end = max(a_start, b_start), min(a_end, b_end)
@@ -192,8 +203,15 @@ def _place_place(a: Activity, b: Activity, separation: float, projection: LocalP
     if distance >= separation:
         return None
     return Encounter(
-        distance, separation, start, start, point_a, point_b, midpoint(point_a, point_b),
-        start, _finite_or_none(end),
+        distance,
+        separation,
+        start,
+        start,
+        point_a,
+        point_b,
+        midpoint(point_a, point_b),
+        start,
+        _finite_or_none(end),
     )
 
 
@@ -259,8 +277,12 @@ class _Route:
 # --- movement × site/area ------------------------------------------------------------------
 
 
-def _movement_place(m: Activity, place: Activity, separation: float, projection: LocalProjection,
-                    ) -> Encounter | None:
+def _movement_place(
+    m: Activity,
+    place: Activity,
+    separation: float,
+    projection: LocalProjection,
+) -> Encounter | None:
     """Instants u of the movement whose [u − τ, u + τ] meets the site's window are feasible."""
     route = _Route.of(m, projection, origin=m.start)
     window_start, window_end = _window(place)
@@ -295,14 +317,23 @@ def _movement_place(m: Activity, place: Activity, separation: float, projection:
     instant = route.instant(k, fraction)
     span_start, span_end = _movement_place_window(route, close, shape, separation)
     return Encounter(
-        distance, separation, instant, min(max(instant, window_start), window_end),
-        point_m, point_p, midpoint(point_m, point_p),
-        min(span_start, instant), max(span_end, instant),
+        distance,
+        separation,
+        instant,
+        min(max(instant, window_start), window_end),
+        point_m,
+        point_p,
+        midpoint(point_m, point_p),
+        min(span_start, instant),
+        max(span_end, instant),
     )
 
 
-def _clipped_pieces(route: _Route, first: float, last: float,
-                    ) -> Iterator[tuple[int, float, float, BaseGeometry]]:
+def _clipped_pieces(
+    route: _Route,
+    first: float,
+    last: float,
+) -> Iterator[tuple[int, float, float, BaseGeometry]]:
     """Each piece's time-feasible part, as a projected line (or a point, for a pause)."""
     for k in range(route.pieces):
         clip = route.time_clip(k, first, last)
@@ -337,8 +368,15 @@ def _fraction_of(route: _Route, k: int, x: float, y: float, lo: float, hi: float
     return min(max(fraction, lo), hi)
 
 
-def _closest_fraction(route: _Route, k: int, lo: float, hi: float, piece: BaseGeometry,
-                      shape: BaseGeometry, gap: float) -> float:
+def _closest_fraction(
+    route: _Route,
+    k: int,
+    lo: float,
+    hi: float,
+    piece: BaseGeometry,
+    shape: BaseGeometry,
+    gap: float,
+) -> float:
     """Where on the clipped piece the approach is closest; the earliest point if it touches."""
     if gap == 0.0:
         inside = np.asarray(shapely.get_coordinates(piece.intersection(shape)), dtype=np.float64)
@@ -348,8 +386,12 @@ def _closest_fraction(route: _Route, k: int, lo: float, hi: float, piece: BaseGe
     return _fraction_of(route, k, near.x, near.y, lo, hi)
 
 
-def _movement_place_window(route: _Route, close: list[tuple[int, float, float, BaseGeometry]],
-                           shape: BaseGeometry, separation: float) -> tuple[float, float]:
+def _movement_place_window(
+    route: _Route,
+    close: list[tuple[int, float, float, BaseGeometry]],
+    shape: BaseGeometry,
+    separation: float,
+) -> tuple[float, float]:
     """The hull of the feasible instants at which the route is closer than S to the site.
 
     The set of points closer than S is the site buffered by S. The buffer is a polygon whose
@@ -393,8 +435,9 @@ class _PiecePair:
 
     def swapped(self) -> _PiecePair:
         """The same pair with the roles of a and b exchanged (so μ becomes the first fraction)."""
-        return _PiecePair((-self.w[0], -self.w[1]), self.v, self.u, -self.delta, self.db, self.da,
-                          self.tolerance)
+        return _PiecePair(
+            (-self.w[0], -self.w[1]), self.v, self.u, -self.delta, self.db, self.da, self.tolerance
+        )
 
     def squared(self, lam: float, mu: float) -> float:
         dx = self.w[0] + lam * self.u[0] - mu * self.v[0]
@@ -439,8 +482,11 @@ class _PiecePair:
             return None
         return ((uv * vw - uw * vv) / det, (uu * vw - uv * uw) / det)
 
-    def _closest_on_edge(self, p: tuple[float, float], q: tuple[float, float],
-                         ) -> tuple[float, float, float]:
+    def _closest_on_edge(
+        self,
+        p: tuple[float, float],
+        q: tuple[float, float],
+    ) -> tuple[float, float, float]:
         """Minimise the 1-D convex quadratic along the segment p → q of (λ, μ) space."""
         dx = self.w[0] + p[0] * self.u[0] - p[1] * self.v[0]
         dy = self.w[1] + p[0] * self.u[1] - p[1] * self.v[1]
@@ -474,8 +520,12 @@ class _PiecePair:
         mu = lo if vv == 0.0 else min(max((px * self.v[0] + py * self.v[1]) / vv, lo), hi)
         return self.squared(lam, mu)
 
-    def fraction_range(self, inside: float, bounds: tuple[float, float], limit2: float,
-                       ) -> tuple[float, float]:
+    def fraction_range(
+        self,
+        inside: float,
+        bounds: tuple[float, float],
+        limit2: float,
+    ) -> tuple[float, float]:
         """The hull of λ whose profile is below ``limit2``, given one such λ (``inside``) and
         the feasible polygon's extent in λ (``bounds``)."""
         return (
@@ -484,8 +534,12 @@ class _PiecePair:
         )
 
 
-def _clip(polygon: list[tuple[float, float]], alpha: float, beta: float, gamma: float,
-          ) -> list[tuple[float, float]]:
+def _clip(
+    polygon: list[tuple[float, float]],
+    alpha: float,
+    beta: float,
+    gamma: float,
+) -> list[tuple[float, float]]:
     """Sutherland–Hodgman: keep the part of a convex polygon where αλ + βμ + γ ≤ 0 (closed)."""
     out: list[tuple[float, float]] = []
     for n, p in enumerate(polygon):
@@ -500,8 +554,12 @@ def _clip(polygon: list[tuple[float, float]], alpha: float, beta: float, gamma: 
     return out
 
 
-def _edge_of(profile: Callable[[float], float], inside: float, outer: float, limit2: float,
-             ) -> float:
+def _edge_of(
+    profile: Callable[[float], float],
+    inside: float,
+    outer: float,
+    limit2: float,
+) -> float:
     """Bisection between a λ inside the sublevel set and the polygon's extreme λ.
 
     Returns the outer end of the final bracket, so the window errs on the wide side.
@@ -518,8 +576,12 @@ def _edge_of(profile: Callable[[float], float], inside: float, outer: float, lim
     return float(hi)
 
 
-def _movement_movement(a: Activity, b: Activity, separation: float, projection: LocalProjection,
-                       ) -> Encounter | None:
+def _movement_movement(
+    a: Activity,
+    b: Activity,
+    separation: float,
+    projection: LocalProjection,
+) -> Encounter | None:
     origin = min(a.start, b.start)
     ra, rb = _Route.of(a, projection, origin), _Route.of(b, projection, origin)
     tolerance = _widened(ra.tolerance_s + rb.tolerance_s, ra, rb)
@@ -557,8 +619,15 @@ def _movement_movement(a: Activity, b: Activity, separation: float, projection: 
         earliest = min(earliest, ra.instant(i, lam_lo), rb.instant(j, mu_lo))
         latest = max(latest, ra.instant(i, lam_hi), rb.instant(j, mu_hi))
     return Encounter(
-        distance, separation, instant_a, instant_b, point_a, point_b,
-        midpoint(point_a, point_b), earliest, latest,
+        distance,
+        separation,
+        instant_a,
+        instant_b,
+        point_a,
+        point_b,
+        midpoint(point_a, point_b),
+        earliest,
+        latest,
     )
 
 
@@ -586,16 +655,21 @@ def _piece_pair(ra: _Route, i: int, rb: _Route, j: int, tolerance: float) -> _Pi
     )
 
 
-def _candidate_pairs(ra: _Route, rb: _Route, tolerance: float, limit: float,
-                     ) -> Iterator[tuple[int, int]]:
+def _candidate_pairs(
+    ra: _Route,
+    rb: _Route,
+    tolerance: float,
+    limit: float,
+) -> Iterator[tuple[int, int]]:
     """Piece pairs whose times can meet and whose bounding boxes are closer than ``limit``."""
     a_t0, a_t1 = ra.times[:-1, None], ra.times[1:, None]
     b_t0, b_t1 = rb.times[None, :-1], rb.times[None, 1:]
     in_time = (a_t0 - tolerance <= b_t1) & (b_t0 <= a_t1 + tolerance)
     a_lo, a_hi = np.minimum(ra.xy[:-1], ra.xy[1:]), np.maximum(ra.xy[:-1], ra.xy[1:])
     b_lo, b_hi = np.minimum(rb.xy[:-1], rb.xy[1:]), np.maximum(rb.xy[:-1], rb.xy[1:])
-    gap = np.maximum(0.0, np.maximum(b_lo[None, :, :] - a_hi[:, None, :],
-                                     a_lo[:, None, :] - b_hi[None, :, :]))
+    gap = np.maximum(
+        0.0, np.maximum(b_lo[None, :, :] - a_hi[:, None, :], a_lo[:, None, :] - b_hi[None, :, :])
+    )
     near = np.hypot(gap[:, :, 0], gap[:, :, 1]) < limit
     for i, j in zip(*np.nonzero(in_time & near), strict=True):
         yield int(i), int(j)

@@ -68,8 +68,11 @@ def midpoint(p: LonLat, q: LonLat) -> LonLat:
     return point_along(p, q, 0.5)
 
 
-def densify_route(coords: FloatArray, times: FloatArray, max_piece_m: float = MAX_ROUTE_PIECE_M,
-                  ) -> tuple[FloatArray, FloatArray]:
+def densify_route(
+    coords: FloatArray,
+    times: FloatArray,
+    max_piece_m: float = MAX_ROUTE_PIECE_M,
+) -> tuple[FloatArray, FloatArray]:
     """Insert vertices along each geodesic segment so that no piece is longer than ``max_piece_m``.
 
     The inserted vertices are equally spaced along the geodesic, and their times are

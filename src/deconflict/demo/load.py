@@ -116,6 +116,7 @@ def print_summary(loaded: LoadedDemo, console: Console, base_url: str) -> None:
         console.print(table)
     example = loaded.tokens[(loaded.scenario.parties[0].id, Role.liaison)]
     print_channel_summary(loaded, console, base_url)
+    console.print(f"Operations console: {base_url}/ (log in with a member token above)")
     console.print(f"API docs: {base_url}/docs")
     console.print(
         f"Try: curl -H 'Authorization: Bearer {example}' {base_url}/v1/advisories",

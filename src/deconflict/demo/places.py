@@ -79,64 +79,102 @@ GEONAMES_PLACES: tuple[_GeoNamesEntry, ...] = (
 
 APPROXIMATED_PLACES: tuple[_Approximation, ...] = (
     _Approximation(
-        "hittin-junction", "Hittin junction (M4 × Hasakah–Qamishli road)", 40.915, 36.700,
+        "hittin-junction",
+        "Hittin junction (M4 × Hasakah–Qamishli road)",
+        40.915,
+        36.700,
         "Estimated where the M4 (Tell Tamer–Tal Hamis) crosses the Hasakah–Qamishli road; "
         "the junction is not in GeoNames' populated places.",
     ),
     _Approximation(
-        "qamishli-airport", "Qamishli airport (Russian military police base)", 41.1914, 37.0206,
+        "qamishli-airport",
+        "Qamishli airport (Russian military police base)",
+        41.1914,
+        37.0206,
         "Published aerodrome reference point of Qamishli airport (OSKL), rounded; airports "
         "are not in GeoNames' populated places.",
     ),
     _Approximation(
-        "kharab-al-jir", "Rmeilan / Kharab al-Jir airstrip (Abu Hajar)", 41.9975, 36.8978,
+        "kharab-al-jir",
+        "Rmeilan / Kharab al-Jir airstrip (Abu Hajar)",
+        41.9975,
+        36.8978,
         "Published coordinates of the Abu Hajar airstrip south-east of Rmelan, between Umm "
         "Hubal and Kharab al-Jir; position of the base itself is not public.",
     ),
     _Approximation(
-        "muabbadah", "al-Muabbadah (Girkê Legê)", 41.960, 37.040,
+        "muabbadah",
+        "al-Muabbadah (Girkê Legê)",
+        41.960,
+        37.040,
         "Estimated on the Qamishli–Derik road north of Rmelan, as the reports of January "
         "2020 place it; not in the GeoNames extract searched.",
     ),
     _Approximation(
-        "mostafawia", "Mostafawia (Mistefawiyê)", 42.235, 37.140,
+        "mostafawia",
+        "Mostafawia (Mistefawiyê)",
+        42.235,
+        37.140,
         "Estimated on the Derik–Semalka road about 10 km south-east of Derik, where the "
         "Russian patrol was stopped on its way to Semalka; village not in the extract.",
     ),
     _Approximation(
-        "semalka", "Semalka border crossing (pontoon bridge on the Tigris)", 42.3499, 37.0893,
+        "semalka",
+        "Semalka border crossing (pontoon bridge on the Tigris)",
+        42.3499,
+        37.0893,
         "Published coordinates of the Semalka–Faysh Khabur crossing, rounded; a crossing is "
         "not a populated place.",
     ),
     _Approximation(
-        "hasakah-north-exit", "al-Hasakah, northern exit (Qamishli road)", 40.770, 36.540,
+        "hasakah-north-exit",
+        "al-Hasakah, northern exit (Qamishli road)",
+        40.770,
+        36.540,
         "Estimated where the Qamishli road leaves the built-up area of al-Hasakah.",
     ),
     _Approximation(
-        "hasakah-northwest-exit", "al-Hasakah, north-western exit (Tell Tamer road)",
-        40.715, 36.530,
+        "hasakah-northwest-exit",
+        "al-Hasakah, north-western exit (Tell Tamer road)",
+        40.715,
+        36.530,
         "Estimated where the Tell Tamer road leaves al-Hasakah along the Khabur.",
     ),
     _Approximation(
-        "tell-tamer-southeast-entrance", "Tell Tamer, south-eastern entrance", 40.386, 36.6435,
+        "tell-tamer-southeast-entrance",
+        "Tell Tamer, south-eastern entrance",
+        40.386,
+        36.6435,
         "Estimated on the al-Hasakah road about 2 km south-east of the centre of Tell Tamer.",
     ),
     _Approximation(
-        "front-line-tell-tamer", "Front line north-west of Tell Tamer", 40.321, 36.687,
+        "front-line-tell-tamer",
+        "Front line north-west of Tell Tamer",
+        40.321,
+        36.687,
         "Estimated on the Ras al-Ayn road about 5.5 km north-west of Tell Tamer, past the "
         "Assyrian villages on the Khabur; the front moved from week to week.",
     ),
     _Approximation(
-        "lmr-clinic-khabur", "Levant Medical Relief clinic (Khabur villages)", 40.3275, 36.6825,
+        "lmr-clinic-khabur",
+        "Levant Medical Relief clinic (Khabur villages)",
+        40.3275,
+        36.6825,
         "Fictional clinic placed in the Assyrian villages on the Khabur, next to the Ras al-Ayn "
         "road about 5 km north-west of Tell Tamer.",
     ),
     _Approximation(
-        "lmr-warehouse-hasakah", "Levant Medical Relief warehouse (al-Hasakah)", 40.775, 36.478,
+        "lmr-warehouse-hasakah",
+        "Levant Medical Relief warehouse (al-Hasakah)",
+        40.775,
+        36.478,
         "Fictional warehouse placed on the south-eastern edge of al-Hasakah.",
     ),
     _Approximation(
-        "tr-forward-base-ras-al-ayn", "Turkish forward base south of Ras al-Ayn", 40.085, 36.815,
+        "tr-forward-base-ras-al-ayn",
+        "Turkish forward base south of Ras al-Ayn",
+        40.085,
+        36.815,
         "Estimated position for a base of the Turkish forces south of Ras al-Ayn after "
         "Operation Peace Spring; not public.",
     ),
@@ -199,8 +237,13 @@ def all_places() -> dict[str, Place]:
         if approx.key in places:
             raise ValueError(f"place {approx.key!r} is defined twice")
         places[approx.key] = Place(
-            key=approx.key, name=approx.name, lon=approx.lon, lat=approx.lat,
-            geonames_id=None, approximate=True, note=approx.note,
+            key=approx.key,
+            name=approx.name,
+            lon=approx.lon,
+            lat=approx.lat,
+            geonames_id=None,
+            approximate=True,
+            note=approx.note,
         )
     return places
 

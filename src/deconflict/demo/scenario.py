@@ -300,11 +300,13 @@ def _square(key: str, half_side_m: float) -> dict[str, Any]:
 
 PARTIES: tuple[DemoParty, ...] = (
     DemoParty(
-        US, "US-led Coalition (CJTF-OIR)",
+        US,
+        "US-led Coalition (CJTF-OIR)",
         ("Coalition", "CJTF-OIR", "US forces", "American forces", "Global Coalition"),
     ),
     DemoParty(
-        RU, "Russian Military Police",
+        RU,
+        "Russian Military Police",
         ("Russian forces", "Russian MP", "Военная полиция", "Russian Centre for Reconciliation"),
     ),
     DemoParty(TR, "Turkish Armed Forces", ("Turkish forces", "TSK", "Türk Silahlı Kuvvetleri")),
@@ -340,38 +342,64 @@ def build_scenario(day: date = DEFAULT_DAY) -> Scenario:
     declarations = [
         # Bases and sites ----------------------------------------------------------------
         _site(
-            party_id=US, key="us-base-kharab-al-jir", geometry=_point("kharab-al-jir"),
-            start=start_of_day, end=None, category="base",
+            party_id=US,
+            key="us-base-kharab-al-jir",
+            geometry=_point("kharab-al-jir"),
+            start=start_of_day,
+            end=None,
+            category="base",
             label="Coalition base, Rmeilan / Kharab al-Jir airstrip",
-            share_with="all", precision_m={RU: 2000.0, TR: 5000.0, LMR: 5000.0},
+            share_with="all",
+            precision_m={RU: 2000.0, TR: 5000.0, LMR: 5000.0},
             note="US base, shared coarsely. No other party's route comes within 10 km: "
             "no conflict.",
         ),
         _site(
-            party_id=RU, key="ru-base-qamishli-airport", geometry=_point("qamishli-airport"),
-            start=start_of_day, end=None, category="base",
-            label="Russian MP base, Qamishli airport", share_with="all",
+            party_id=RU,
+            key="ru-base-qamishli-airport",
+            geometry=_point("qamishli-airport"),
+            start=start_of_day,
+            end=None,
+            category="base",
+            label="Russian MP base, Qamishli airport",
+            share_with="all",
             note="Where both Russian patrols start. No other party comes near: no conflict.",
         ),
         _site(
-            party_id=TR, key="tr-base-ras-al-ayn", geometry=_point("tr-forward-base-ras-al-ayn"),
-            start=start_of_day, end=None, category="base",
-            label="Turkish forward base south of Ras al-Ayn", share_with=[RU, US],
+            party_id=TR,
+            key="tr-base-ras-al-ayn",
+            geometry=_point("tr-forward-base-ras-al-ayn"),
+            start=start_of_day,
+            end=None,
+            category="base",
+            label="Turkish forward base south of Ras al-Ayn",
+            share_with=[RU, US],
             precision_m={US: 5000.0},
             note="Where the Turkish patrol starts. No other party comes near: no conflict.",
         ),
         _site(
-            party_id=LMR, key="lmr-warehouse-hasakah", geometry=_point("lmr-warehouse-hasakah"),
-            start=start_of_day, end=None, category="warehouse",
-            label="LMR warehouse, al-Hasakah", share_with="all",
+            party_id=LMR,
+            key="lmr-warehouse-hasakah",
+            geometry=_point("lmr-warehouse-hasakah"),
+            start=start_of_day,
+            end=None,
+            category="warehouse",
+            label="LMR warehouse, al-Hasakah",
+            share_with="all",
             note="Where the convoy loads. About 3 km from the coalition routes out of al-Hasakah: "
             "no conflict.",
         ),
         _site(
-            party_id=LMR, key="lmr-clinic-khabur", geometry=_point("lmr-clinic-khabur"),
-            start=start_of_day, end=None, category="clinic",
+            party_id=LMR,
+            key="lmr-clinic-khabur",
+            geometry=_point("lmr-clinic-khabur"),
+            start=start_of_day,
+            end=None,
+            category="clinic",
             label="LMR clinic, Khabur villages north-west of Tell Tamer",
-            share_with=[US, RU], precision_m={RU: 2000.0}, disclose_conflicts=False,
+            share_with=[US, RU],
+            precision_m={RU: 2000.0},
+            disclose_conflicts=False,
             note="Shared with the coalition exactly and with the Russian MP at 2,000 m, not with "
             "Turkey. EXPECTED CONFLICT with tr-patrol-ras-al-ayn-front, whose end is 770 m away: "
             "Turkey cannot see the clinic and the clinic does not disclose conflicts, so Turkey "
@@ -379,19 +407,28 @@ def build_scenario(day: date = DEFAULT_DAY) -> Scenario:
             "so LMR gets an 'undisclosed activity' notice.",
         ),
         _site(
-            party_id=LMR, key="lmr-area-al-hol", geometry=_square("al-hol", 1500.0),
-            start=_at(day, 6), end=_at(day, 14), kind="area", category="distribution",
-            label="LMR medical distribution, al-Hol camp", share_with="all",
+            party_id=LMR,
+            key="lmr-area-al-hol",
+            geometry=_square("al-hol", 1500.0),
+            start=_at(day, 6),
+            end=_at(day, 14),
+            kind="area",
+            category="distribution",
+            label="LMR medical distribution, al-Hol camp",
+            share_with="all",
             note="A day's distribution in al-Hol camp. Far from every route: no conflict.",
         ),
         # Hittin junction and Tell Tamer ---------------------------------------------------
         _movement(
-            party_id=RU, key="ru-patrol-qamishli-tell-tamer",
+            party_id=RU,
+            key="ru-patrol-qamishli-tell-tamer",
             waypoints=["qamishli-airport", "hittin-junction", "tell-tamer"],
             timing=_Timing("hittin-junction", _at(day, 8, 25), PATROL_SPEED_KMH),
             category="patrol",
             label="Russian MP patrol Qamishli – Hittin junction – M4 – Tell Tamer",
-            share_with=[US, TR], disclose_conflicts=True, target_vertices=26,
+            share_with=[US, TR],
+            disclose_conflicts=True,
+            target_vertices=26,
             note="South on the Hasakah–Qamishli road to Hittin junction (08:25), then west on the "
             "M4 to Tell Tamer (about 09:30), as the Russian column of 14 January 2020 tried. "
             "EXPECTED CONFLICTS with us-patrol-hasakah-tall-hamis at Hittin junction and with "
@@ -399,23 +436,30 @@ def build_scenario(day: date = DEFAULT_DAY) -> Scenario:
             "reaches Tell Tamer about 95 minutes later (beyond both tolerances).",
         ),
         _movement(
-            party_id=US, key="us-patrol-hasakah-tall-hamis",
+            party_id=US,
+            key="us-patrol-hasakah-tall-hamis",
             waypoints=["hasakah", "hasakah-north-exit", "hittin-junction", "tall-hamis"],
             timing=_Timing("hittin-junction", _at(day, 8, 30), 50.0),
             category="patrol",
             label="Coalition patrol al-Hasakah – Hittin junction – M4 east – Tal Hamis",
-            share_with=[RU], precision_m={RU: 500.0}, disclose_conflicts=True, target_vertices=22,
+            share_with=[RU],
+            precision_m={RU: 500.0},
+            disclose_conflicts=True,
+            target_vertices=22,
             note="North from al-Hasakah to Hittin junction (08:30) and east on the M4 to "
             "Tal Hamis. EXPECTED CONFLICT with ru-patrol-qamishli-tell-tamer at Hittin "
             "junction: both reach it within five minutes.",
         ),
         _movement(
-            party_id=US, key="us-patrol-tell-tamer-entrance",
+            party_id=US,
+            key="us-patrol-tell-tamer-entrance",
             waypoints=["hasakah", "hasakah-northwest-exit", "tell-tamer-southeast-entrance"],
             timing=_Timing("tell-tamer-southeast-entrance", _at(day, 9, 35), 40.0),
             category="patrol",
             label="Coalition patrol al-Hasakah – Tell Tamer south-eastern entrance",
-            share_with=[RU], disclose_conflicts=True, target_vertices=16,
+            share_with=[RU],
+            disclose_conflicts=True,
+            target_vertices=16,
             note="Up the Khabur road to hold the south-eastern entrance of Tell Tamer (09:35), as "
             "US vehicles did at the town's exits that winter. EXPECTED CONFLICT with "
             "ru-patrol-qamishli-tell-tamer: closest approach about 1.4 km, a conflict only "
@@ -423,60 +467,81 @@ def build_scenario(day: date = DEFAULT_DAY) -> Scenario:
             "the same road, which follows 80 minutes or more behind.",
         ),
         _movement(
-            party_id=US, key="us-patrol-tall-hamis-hasakah",
+            party_id=US,
+            key="us-patrol-tall-hamis-hasakah",
             waypoints=["tall-hamis", "hittin-junction", "hasakah-north-exit", "hasakah"],
             timing=_Timing("hittin-junction", _at(day, 13, 0), 50.0),
             category="patrol",
             label="Coalition patrol Tal Hamis – Hittin junction – al-Hasakah (return)",
-            share_with=[RU], disclose_conflicts=True, target_vertices=22,
+            share_with=[RU],
+            disclose_conflicts=True,
+            target_vertices=22,
             note="The return leg through Hittin junction at 13:00, four and a half hours after "
             "the Russian patrol passed it: same place, different time, no conflict.",
         ),
         # Derik and the Semalka road ----------------------------------------------------
         _movement(
-            party_id=RU, key="ru-patrol-qamishli-semalka",
+            party_id=RU,
+            key="ru-patrol-qamishli-semalka",
             waypoints=[
-                "qamishli-airport", "qamishli", "qahtaniyah", "jawadiyah", "muabbadah",
-                "malikiyah", "mostafawia", "semalka",
+                "qamishli-airport",
+                "qamishli",
+                "qahtaniyah",
+                "jawadiyah",
+                "muabbadah",
+                "malikiyah",
+                "mostafawia",
+                "semalka",
             ],
             timing=_Timing("mostafawia", _at(day, 8, 15), PATROL_SPEED_KMH),
             category="patrol",
             label="Russian MP patrol Qamishli – Derik – Mostafawia – Semalka",
-            share_with=[US, TR], disclose_conflicts=True, target_vertices=36,
+            share_with=[US, TR],
+            disclose_conflicts=True,
+            target_vertices=36,
             note="East along the Qamishli–Derik road, then toward the Semalka crossing via "
             "Mostafawia (08:15), the route of the patrol turned back on 20–21 January 2020. "
             "EXPECTED CONFLICT with us-patrol-rmeilan-mostafawia, waiting at Mostafawia.",
         ),
         _movement(
-            party_id=US, key="us-patrol-rmeilan-mostafawia",
+            party_id=US,
+            key="us-patrol-rmeilan-mostafawia",
             waypoints=["kharab-al-jir", "mostafawia"],
             timing=_Timing("mostafawia", _at(day, 8, 10), 50.0),
             category="patrol",
             label="Coalition patrol Rmeilan airstrip – Mostafawia (Semalka road)",
-            share_with=[RU], disclose_conflicts=True, target_vertices=14,
+            share_with=[RU],
+            disclose_conflicts=True,
+            target_vertices=14,
             note="From the Rmeilan airstrip north-east across the oil-field roads to hold the "
             "Semalka road at Mostafawia from 08:10, as US vehicles waited on the Derik roads "
             "that week. EXPECTED CONFLICT with ru-patrol-qamishli-semalka, which reaches "
             "Mostafawia at 08:15; the routes touch only there.",
         ),
         _movement(
-            party_id=RU, key="ru-patrol-qamishli-darbasiyah",
+            party_id=RU,
+            key="ru-patrol-qamishli-darbasiyah",
             waypoints=["qamishli-airport", "amuda", "darbasiyah"],
             timing=_Timing("qamishli-airport", _at(day, 12, 0), PATROL_SPEED_KMH),
             category="patrol",
             label="Russian MP border patrol Qamishli – Amuda – Darbasiyah",
-            share_with=[US, TR], disclose_conflicts=True, target_vertices=14,
+            share_with=[US, TR],
+            disclose_conflicts=True,
+            target_vertices=14,
             note="Afternoon patrol along the Turkish border, the Sochi-agreement zone. Nobody "
             "else is there: no conflict.",
         ),
         # Tell Tamer front and the humanitarian convoy ---------------------------------------
         _movement(
-            party_id=TR, key="tr-patrol-ras-al-ayn-front",
+            party_id=TR,
+            key="tr-patrol-ras-al-ayn-front",
             waypoints=["tr-forward-base-ras-al-ayn", "front-line-tell-tamer"],
             timing=_Timing("front-line-tell-tamer", _at(day, 11, 15), 40.0),
             category="patrol",
             label="Turkish patrol Ras al-Ayn – front line north-west of Tell Tamer",
-            share_with=[RU], disclose_conflicts=True, target_vertices=12,
+            share_with=[RU],
+            disclose_conflicts=True,
+            target_vertices=12,
             note="Down the Ras al-Ayn road to the front line north-west of Tell Tamer (11:15). "
             "Shared with the Russian MP only, but discloses conflicts. EXPECTED CONFLICTS with "
             "the LMR convoy (Turkey sees the convoy at 1,000 m; LMR gets an 'undisclosed "
@@ -485,16 +550,24 @@ def build_scenario(day: date = DEFAULT_DAY) -> Scenario:
             "nearly two hours earlier.",
         ),
         _movement(
-            party_id=LMR, key="lmr-convoy-hasakah-khabur",
+            party_id=LMR,
+            key="lmr-convoy-hasakah-khabur",
             waypoints=[
-                "lmr-warehouse-hasakah", "hasakah", "hasakah-northwest-exit",
-                "tell-tamer-southeast-entrance", "tell-tamer", "lmr-clinic-khabur",
+                "lmr-warehouse-hasakah",
+                "hasakah",
+                "hasakah-northwest-exit",
+                "tell-tamer-southeast-entrance",
+                "tell-tamer",
+                "lmr-clinic-khabur",
             ],
             timing=_Timing("lmr-clinic-khabur", _at(day, 11, 30), CONVOY_SPEED_KMH),
             category="convoy",
             label="LMR medical convoy al-Hasakah – Tell Tamer – Khabur villages clinic",
-            share_with="all", precision_m={US: 1000.0, RU: 1000.0, TR: 1000.0},
-            disclose_conflicts=True, tolerance_s=1800.0, target_vertices=30,
+            share_with="all",
+            precision_m={US: 1000.0, RU: 1000.0, TR: 1000.0},
+            disclose_conflicts=True,
+            tolerance_s=1800.0,
+            target_vertices=30,
             note="Resupply of the clinic: leaves the warehouse about 09:55, reaches the clinic at "
             "11:30, tolerance 30 minutes. Shared with all at 1,000 m and discloses conflicts. "
             "EXPECTED CONFLICT with tr-patrol-ras-al-ayn-front at the clinic. Not with the two "

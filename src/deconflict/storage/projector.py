@@ -247,7 +247,9 @@ def _party_key_revoked(conn: sa.Connection, event: Event) -> None:
 def _witness_registered(conn: sa.Connection, event: Event) -> None:
     b = event.body
     conn.execute(t.witnesses.delete().where(t.witnesses.c.name == b["name"]))
-    conn.execute(t.witnesses.insert().values(name=b["name"], vkey=b["vkey"], registered_at=iso(event)))
+    conn.execute(
+        t.witnesses.insert().values(name=b["name"], vkey=b["vkey"], registered_at=iso(event))
+    )
 
 
 APPLIERS: dict[EventKind, Apply] = {

@@ -65,7 +65,9 @@ def list_advisories(
 
 
 @router.get(
-    "/v1/map/advisories", responses=READ_ERRORS, tags=["map"],
+    "/v1/map/advisories",
+    responses=READ_ERRORS,
+    tags=["map"],
     summary="Advisories as GeoJSON points at the place of closest approach",
 )
 def map_advisories(
@@ -76,19 +78,31 @@ def map_advisories(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FeatureCollection:
     page = _page(service, who, status, None, cursor, limit)
-    return FeatureCollection(features=[advisory_feature(v) for v in page.items], next_cursor=page.next_cursor)
+    return FeatureCollection(
+        features=[advisory_feature(v) for v in page.items], next_cursor=page.next_cursor
+    )
 
 
-@router.get("/v1/advisories/{advisory_id}", responses=READ_ERRORS, summary="One advisory, as your party may see it")
+@router.get(
+    "/v1/advisories/{advisory_id}",
+    responses=READ_ERRORS,
+    summary="One advisory, as your party may see it",
+)
 def get_advisory(advisory_id: AdvisoryId, service: Service, who: Caller) -> AdvisoryView:
     return service.advisories.get(who, advisory_id)
 
 
 @router.post(
-    "/v1/advisories/{advisory_id}/acknowledge", openapi_extra=body_schema(Acknowledge, required=False), responses=WRITE_ERRORS,
+    "/v1/advisories/{advisory_id}/acknowledge",
+    openapi_extra=body_schema(Acknowledge, required=False),
+    responses=WRITE_ERRORS,
     summary="Acknowledge for your party (liaison or leadership)",
 )
-async def acknowledge(request: Request, advisory_id: AdvisoryId, service: Service, who: Caller) -> AdvisoryView:
+async def acknowledge(
+    request: Request, advisory_id: AdvisoryId, service: Service, who: Caller
+) -> AdvisoryView:
     body = await parse_body(request, Acknowledge, optional=True)
     signed = None if body.signed is None else body.signed.model_dump()
-    return await run_in_threadpool(service.advisories.acknowledge, who, advisory_id, body.note, signed)
+    return await run_in_threadpool(
+        service.advisories.acknowledge, who, advisory_id, body.note, signed
+    )

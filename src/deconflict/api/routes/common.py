@@ -25,7 +25,11 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid input; `errors` names each field and reason",
     }
     return {
-        status: {"model": Problem, "description": meaning[status], "content": {PROBLEM_MEDIA_TYPE: {}}}
+        status: {
+            "model": Problem,
+            "description": meaning[status],
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
         for status in statuses
     }
 
@@ -53,12 +57,18 @@ def parse_bbox(text: str | None) -> BaseGeometry | None:
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise InvalidInput.at("query.bbox", "must be four numbers: minLon,minLat,maxLon,maxLat") from None
+        raise InvalidInput.at(
+            "query.bbox", "must be four numbers: minLon,minLat,maxLon,maxLat"
+        ) from None
     if len(values) != 4 or any(v != v or v in (float("inf"), float("-inf")) for v in values):
-        raise InvalidInput.at("query.bbox", "must be four finite numbers: minLon,minLat,maxLon,maxLat")
+        raise InvalidInput.at(
+            "query.bbox", "must be four finite numbers: minLon,minLat,maxLon,maxLat"
+        )
     min_lon, min_lat, max_lon, max_lat = values
     if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
-        raise InvalidInput.at("query.bbox", "corners must be within -180..180, -90..90 and ordered min to max")
+        raise InvalidInput.at(
+            "query.bbox", "corners must be within -180..180, -90..90 and ordered min to max"
+        )
     return box(min_lon, min_lat, max_lon, max_lat)
 
 

@@ -31,10 +31,15 @@ BODY = body_schema(DeclarationFeature)
 
 
 @router.post(
-    "/v1/declarations", status_code=201, openapi_extra=BODY, responses=WRITE_ERRORS,
+    "/v1/declarations",
+    status_code=201,
+    openapi_extra=BODY,
+    responses=WRITE_ERRORS,
     summary="Declare a site, area or movement (a GeoJSON Feature); answers with the advisories it raised",
 )
-async def declare(request: Request, response: Response, service: Service, who: Caller) -> DeclarationOutcome:
+async def declare(
+    request: Request, response: Response, service: Service, who: Caller
+) -> DeclarationOutcome:
     feature = await parse_body(request, DeclarationFeature)
     outcome = await run_in_threadpool(service.declarations.declare, who, feature)
     response.headers["Location"] = f"/v1/declarations/{outcome.declaration.id}"
@@ -42,7 +47,9 @@ async def declare(request: Request, response: Response, service: Service, who: C
 
 
 @router.post(
-    "/v1/declarations/check", openapi_extra=BODY, responses=WRITE_ERRORS,
+    "/v1/declarations/check",
+    openapi_extra=BODY,
+    responses=WRITE_ERRORS,
     summary="Dry run: the advisories this Feature would raise; nothing is stored",
 )
 async def check(request: Request, service: Service, who: Caller) -> list[AdvisoryView]:
@@ -65,7 +72,9 @@ def _utc(value: datetime | None, name: str) -> float | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        raise InvalidInput.at(f"query.{name}", "must carry a time zone (RFC 3339), e.g. 2020-01-20T09:00:00Z")
+        raise InvalidInput.at(
+            f"query.{name}", "must carry a time zone (RFC 3339), e.g. 2020-01-20T09:00:00Z"
+        )
     return value.timestamp()
 
 
@@ -76,7 +85,9 @@ class DeclarationFilters:
         self,
         kind: Annotated[list[Kind] | None, Query()] = None,
         status: Annotated[list[Status] | None, Query(description="default: active")] = None,
-        bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat", max_length=200)] = None,
+        bbox: Annotated[
+            str | None, Query(description="minLon,minLat,maxLon,maxLat", max_length=200)
+        ] = None,
         time_from: Annotated[QueryDateTime, Query(alias="from")] = None,
         time_to: Annotated[QueryDateTime, Query(alias="to")] = None,
         cursor: Annotated[str | None, Query(max_length=CURSOR_MAX_LENGTH)] = None,
@@ -96,27 +107,41 @@ class DeclarationFilters:
 Filters = Annotated[DeclarationFilters, Depends()]
 
 
-@router.get("/v1/declarations", responses=READ_ERRORS, summary="Your declarations and those shared with you")
+@router.get(
+    "/v1/declarations", responses=READ_ERRORS, summary="Your declarations and those shared with you"
+)
 def list_declarations(service: Service, who: Caller, filters: Filters) -> DeclarationPage:
     return service.declarations.visible(who, filters.query)
 
 
 @router.get(
-    "/v1/map/declarations", responses=READ_ERRORS, tags=["map"],
+    "/v1/map/declarations",
+    responses=READ_ERRORS,
+    tags=["map"],
     summary="The same list as a GeoJSON FeatureCollection, for map layers",
 )
 def map_declarations(service: Service, who: Caller, filters: Filters) -> FeatureCollection:
     page = service.declarations.visible(who, filters.query)
-    return FeatureCollection(features=[item.model_dump(mode="json") for item in page.items], next_cursor=page.next_cursor)
+    return FeatureCollection(
+        features=[item.model_dump(mode="json") for item in page.items], next_cursor=page.next_cursor
+    )
 
 
-@router.get("/v1/declarations/{declaration_id}", responses=READ_ERRORS, summary="One declaration, as you may see it")
-def get_declaration(declaration_id: DeclarationId, service: Service, who: Caller) -> DeclarationView:
+@router.get(
+    "/v1/declarations/{declaration_id}",
+    responses=READ_ERRORS,
+    summary="One declaration, as you may see it",
+)
+def get_declaration(
+    declaration_id: DeclarationId, service: Service, who: Caller
+) -> DeclarationView:
     return service.declarations.get(who, declaration_id)
 
 
 @router.put(
-    "/v1/declarations/{declaration_id}", openapi_extra=BODY, responses=WRITE_ERRORS,
+    "/v1/declarations/{declaration_id}",
+    openapi_extra=BODY,
+    responses=WRITE_ERRORS,
     summary="Amend: a new version; `version` must be the current one (409 otherwise)",
 )
 async def amend(
@@ -127,11 +152,14 @@ async def amend(
     who: Caller,
 ) -> DeclarationOutcome:
     feature = await parse_body(request, DeclarationFeature)
-    return await run_in_threadpool(service.declarations.amend, who, declaration_id, version, feature)
+    return await run_in_threadpool(
+        service.declarations.amend, who, declaration_id, version, feature
+    )
 
 
 @router.delete(
-    "/v1/declarations/{declaration_id}", responses=WRITE_ERRORS,
+    "/v1/declarations/{declaration_id}",
+    responses=WRITE_ERRORS,
     summary="Cancel; with `version`, only if it is still the current one",
 )
 def cancel(
@@ -144,7 +172,8 @@ def cancel(
 
 
 @router.post(
-    "/v1/declarations/{declaration_id}/reconfirm", responses=WRITE_ERRORS,
+    "/v1/declarations/{declaration_id}/reconfirm",
+    responses=WRITE_ERRORS,
     summary="Confirm that an open-ended site still stands",
 )
 def reconfirm(declaration_id: DeclarationId, service: Service, who: Caller) -> DeclarationView:

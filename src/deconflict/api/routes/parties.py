@@ -26,7 +26,9 @@ class Strict(BaseModel):
 class PartyCreate(Strict):
     id: str = Field(pattern=PARTY_ID_PATTERN, description="short stable id, e.g. `ru-mp`")
     name: str = Field(min_length=1, max_length=200)
-    aliases: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=50)
+    aliases: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 class MemberCreate(Strict):
@@ -50,8 +52,11 @@ BODY_MODELS: list[type[BaseModel]] = [PartyCreate, MemberCreate, RuleSet]
 
 
 @router.post(
-    "/v1/parties", status_code=201, summary="Register a party (host administrator)",
-    openapi_extra=body_schema(PartyCreate), responses=WRITE_ERRORS,
+    "/v1/parties",
+    status_code=201,
+    summary="Register a party (host administrator)",
+    openapi_extra=body_schema(PartyCreate),
+    responses=WRITE_ERRORS,
 )
 async def create_party(request: Request, service: Service, who: Caller) -> PartyView:
     body = await parse_body(request, PartyCreate)
@@ -64,31 +69,44 @@ def list_parties(service: Service, who: Caller) -> list[PartyView]:
 
 
 @router.post(
-    "/v1/parties/{party_id}/members", status_code=201,
+    "/v1/parties/{party_id}/members",
+    status_code=201,
     summary="Add a member; the token is in this answer and nowhere else",
-    openapi_extra=body_schema(MemberCreate), responses=WRITE_ERRORS,
+    openapi_extra=body_schema(MemberCreate),
+    responses=WRITE_ERRORS,
 )
-async def add_member(request: Request, party_id: PartyId, service: Service, who: Caller) -> NewMember:
+async def add_member(
+    request: Request, party_id: PartyId, service: Service, who: Caller
+) -> NewMember:
     body = await parse_body(request, MemberCreate)
     return await run_in_threadpool(service.parties.add_member, who, party_id, body.name, body.role)
 
 
-@router.get("/v1/parties/{party_id}/members", summary="A party's members (host administrator)", responses=READ_ERRORS)
+@router.get(
+    "/v1/parties/{party_id}/members",
+    summary="A party's members (host administrator)",
+    responses=READ_ERRORS,
+)
 def list_members(party_id: PartyId, service: Service, who: Caller) -> list[MemberView]:
     return service.parties.members(who, party_id)
 
 
 @router.get(
-    "/v1/separation-rules", summary="Separation rules (the host sees all, a party those that bind it)",
+    "/v1/separation-rules",
+    summary="Separation rules (the host sees all, a party those that bind it)",
     responses=READ_ERRORS,
 )
 def list_rules(service: Service, who: Caller) -> RuleList:
-    return RuleList(default_m=service.parties.default_separation(), rules=service.parties.rules(who))
+    return RuleList(
+        default_m=service.parties.default_separation(), rules=service.parties.rules(who)
+    )
 
 
 @router.put(
-    "/v1/separation-rules", summary="Set the separation between two parties, optionally for one category",
-    openapi_extra=body_schema(RuleSet), responses=WRITE_ERRORS,
+    "/v1/separation-rules",
+    summary="Set the separation between two parties, optionally for one category",
+    openapi_extra=body_schema(RuleSet),
+    responses=WRITE_ERRORS,
 )
 async def set_rule(request: Request, service: Service, who: Caller) -> RuleView:
     body = await parse_body(request, RuleSet)

@@ -24,6 +24,11 @@ def health() -> Health:
     return Health(status="ok", version=__version__)
 
 
-@router.get("/v1/me", tags=["system"], summary="The member and party the token stands for", responses=READ_ERRORS)
+@router.get(
+    "/v1/me",
+    tags=["system"],
+    summary="The member and party the token stands for",
+    responses=READ_ERRORS,
+)
 def me(service: Service, who: Caller) -> MeView:
     return service.parties.me(who)
