@@ -21,12 +21,14 @@ from deconflict.core.parties import Action, Principal, new_id
 from deconflict.core.visibility import (
     AdvisorySide,
     AdvisoryView,
+    Disclosure,
     DeclarationView,
     StoredAdvisory,
     StoredDeclaration,
     advisory_recipients,
     advisory_view,
     declaration_view,
+    shared_precision,
 )
 from deconflict.service.sequencer import Transaction
 from deconflict.storage import queries
@@ -333,6 +335,7 @@ class Declarations:
                         "b": _side(stored.b),
                         "encounter": queries.encounter_to_json(finding.encounter),
                         "recipients": {p: d.value for p, d in stored.recipients.items()},
+                        "exact": exact_recipients(stored, feature, other.feature),
                         "supersedes": stored.supersedes,
                     },
                     frozenset(stored.recipients),
@@ -399,6 +402,29 @@ class Declarations:
         view = declaration_view(stored, party, tx.now)
         assert view is not None
         return view
+
+
+def exact_recipients(
+    stored: StoredAdvisory, feature_a: DeclarationFeature, feature_b: DeclarationFeature
+) -> list[str]:
+    """The recipients entitled to the exact encounter: those that see the other side exactly.
+
+    The encounter's points and distance locate the other declaration to the metre, so a
+    recipient granted it only at a precision (or told of it as undisclosed) may not read
+    them in the record.
+    """
+    exact = []
+    for party, disclosure in stored.recipients.items():
+        if disclosure is not Disclosure.full:
+            continue
+        other_feature, other_party = (
+            (feature_b, stored.b.party_id)
+            if party == stored.a.party_id
+            else (feature_a, stored.a.party_id)
+        )
+        if shared_precision(other_feature, other_party, party)[1] is None:
+            exact.append(party)
+    return sorted(exact)
 
 
 def _side(side: AdvisorySide) -> dict[str, object]:

@@ -61,19 +61,24 @@ def event_leaf(event: Event) -> bytes:
 
 
 def visible_in_record(event: Event, party: str | None) -> bool:
-    """Whether ``party`` (None: the host administrator) may receive the event and its salt.
+    """Whether ``party`` (None: the host administrator) may receive the event's body and salt.
 
-    The audience rule of :meth:`Event.visible_to`, with one narrowing: a party that receives an
-    advisory only as an *undisclosed activity* notice (DESIGN §4 rule 3) is in the audience of
-    the ``advisory_raised`` event, but that event's body names the other declaration and the
-    exact encounter, so the record withholds it from that party.  Such a party can still check
-    that the leaf it acknowledges is in the log, but not what it contains.
+    Being notified of an event (its audience) is not the same as being entitled to its body:
+    a party granted a declaration at a precision sees a coarsened view, and a party told of
+    a conflict only as an undisclosed activity, or whose view of the other side is coarsened,
+    must not read the exact geometry or encounter the body holds (DESIGN §4 rules 2-3). Such
+    a party can still check that the leaf it acknowledges is in the log, without its content.
     """
     if not event.visible_to(party):
         return False
-    if party is not None and event.kind is EventKind.advisory_raised:
-        recipients = event.body.get("recipients") or {}
-        return bool(recipients.get(party) == "full")
+    if party is None:
+        return True
+    body = event.body
+    if event.kind in (EventKind.declaration_declared, EventKind.declaration_amended):
+        precision = body["feature"]["properties"].get("precision_m") or {}
+        return bool(party == body["party_id"] or party not in precision)
+    if event.kind is EventKind.advisory_raised:
+        return party in (body.get("exact") or [])
     return True
 
 
