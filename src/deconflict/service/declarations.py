@@ -21,8 +21,8 @@ from deconflict.core.parties import Action, Principal, new_id
 from deconflict.core.visibility import (
     AdvisorySide,
     AdvisoryView,
-    Disclosure,
     DeclarationView,
+    Disclosure,
     StoredAdvisory,
     StoredDeclaration,
     advisory_recipients,
