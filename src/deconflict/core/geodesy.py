@@ -21,6 +21,7 @@ The distance finally reported is always recomputed on the ellipsoid (:func:`dist
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,11 @@ def densify_route(
     return np.array(out_coords, dtype=np.float64), np.array(out_times, dtype=np.float64)
 
 
+CENTRE_STEP_DEG = 0.05
+PROJECTION_CACHE_SIZE = 4096
+_per_thread = threading.local()
+
+
 @dataclass(frozen=True)
 class LocalProjection:
     """An azimuthal equidistant projection (metres) centred on the things being compared.
@@ -120,8 +126,23 @@ class LocalProjection:
 
     @classmethod
     def at(cls, centre: LonLat) -> LocalProjection:
-        proj = Proj(proj="aeqd", lon_0=centre[0], lat_0=centre[1], ellps="WGS84", units="m")
-        return cls(centre, proj)
+        """The projection centred at ``centre`` snapped to a 0.05° grid, reused per thread.
+
+        Building a PROJ object costs about as much as the rest of a pairwise check, and
+        nearby pairs can share one: moving the centre by at most ~3.5 km changes the
+        distortion bound above by a negligible amount. pyproj objects are not shared
+        between threads, hence one cache per thread.
+        """
+        lon = round(centre[0] / CENTRE_STEP_DEG) * CENTRE_STEP_DEG
+        lat = round(centre[1] / CENTRE_STEP_DEG) * CENTRE_STEP_DEG
+        cache: dict[LonLat, Proj] = _per_thread.__dict__.setdefault("projections", {})
+        proj = cache.get((lon, lat))
+        if proj is None:
+            if len(cache) >= PROJECTION_CACHE_SIZE:
+                cache.clear()
+            proj = Proj(proj="aeqd", lon_0=lon, lat_0=lat, ellps="WGS84", units="m")
+            cache[(lon, lat)] = proj
+        return cls((lon, lat), proj)
 
     def to_xy(self, lonlat: FloatArray) -> FloatArray:
         """Project an (n, 2) array of lon/lat to an (n, 2) array of metres."""
