@@ -8,7 +8,7 @@ ARTIFACTS := artifacts
 # Debian packages the tests need; installed only when missing (root on these machines).
 APT_PACKAGES := chromium
 
-.PHONY: demo test lint bench install system-packages clean typecheck web
+.PHONY: demo test lint bench crashtest install system-packages clean typecheck web
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
@@ -65,6 +65,11 @@ typecheck: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# SIGKILL the server during a write storm, restart, check nothing acknowledged was lost; on
+# PostgreSQL too when DECONFLICT_TEST_POSTGRES_URL is set (.ci/run sets it).
+crashtest: install
+	$(BIN)/python -m bench.crashtest --cycles $${CYCLES:-20} --backend both
 
 clean:
 	rm -rf $(VENV) $(STAMPS) $(ARTIFACTS) web/node_modules src/deconflict/web/static/vendor .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -29,6 +29,9 @@ class Settings:
     """First line of every checkpoint and the name of the service's signing key (C2SP)."""
     signing_key_path: Path | None = None
     """The service's Ed25519 key; by default ``<database file>.key``, created 0600 on first start."""
+    stream_heartbeat_s: float = 15.0
+    """How often an idle event stream sends a keep-alive and re-reads the log (the only way a
+    stream learns of another process's commits on SQLite; PostgreSQL notifies at once)."""
     tile_url: str | None = None
     """A raster tile URL template (``https://tiles.example/{z}/{x}/{y}.png``) for the console's
     basemap; by default the console draws its offline basemap from data installed with it."""
@@ -47,6 +50,10 @@ class Settings:
             values["record_origin"] = origin
         if key_path := os.environ.get("DECONFLICT_SIGNING_KEY_PATH"):
             values["signing_key_path"] = Path(key_path)
+        if interval := os.environ.get("DECONFLICT_EXPIRY_INTERVAL_S"):
+            values["expiry_interval_s"] = float(interval)
+        if heartbeat := os.environ.get("DECONFLICT_STREAM_HEARTBEAT_S"):
+            values["stream_heartbeat_s"] = float(heartbeat)
         if tile_url := os.environ.get("DECONFLICT_TILE_URL"):
             values["tile_url"] = tile_url
         if attribution := os.environ.get("DECONFLICT_TILE_ATTRIBUTION"):

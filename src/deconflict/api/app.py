@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from deconflict.api import problems
+from deconflict.api import idempotency, problems
 from deconflict.api.routes import (
     advisories,
     channel,
@@ -24,6 +24,7 @@ from deconflict.api.routes import (
 )
 from deconflict.core.declarations import DeclarationFeature
 from deconflict.service.deconflict import Deconflict
+from deconflict.service.listener import CommitListener
 from deconflict.settings import Settings
 from deconflict.web import console
 
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None, service: Deconflict | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        listener = CommitListener(deconflict)  # other processes' commits (PostgreSQL)
+        listener.start()
         ticker = None
         if settings.expiry_interval_s > 0:
             ticker = threading.Thread(
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None, service: Deconflict | None = No
             )
             ticker.start()
         yield
+        listener.stop()
         stop.set()
         if ticker is not None:
             ticker.join(timeout=5)
@@ -123,9 +127,11 @@ def create_app(settings: Settings | None = None, service: Deconflict | None = No
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        dependencies=[Depends(idempotency.claim)],
     )
     app.state.deconflict = deconflict
     problems.install(app)
+    idempotency.install(app)
     for module in (system, parties, declarations, advisories, record, channel, incidents, stream):
         app.include_router(module.router)
     app.include_router(console.router)  # the operations console at / (docs/console.md)

@@ -99,14 +99,28 @@ def serve(
     database_url_: UrlOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    fd: Annotated[
+        int | None,
+        typer.Option(help="Serve on this already listening socket (from a supervisor) instead"),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Run the HTTP API (and its docs at /docs)."""
+    import socket
+
     import uvicorn
 
     from deconflict.api.app import create_app
 
     settings = Settings.from_environment(database_url=database_url(db, database_url_))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app = create_app(settings)
+    if fd is None:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    # A socket bound by the parent accepts connections before this process is ready, so a
+    # supervisor (or a test) needs no readiness polling, and a restart loses no connection.
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+    server.run(sockets=[socket.socket(fileno=fd)])
 
 
 @app.command()

@@ -70,7 +70,7 @@ class Deconflict:
         self.channel = Channel(self)
         self.incidents = Incidents(self)
         self.meetings = Meetings(self)
-        self.delivery = Delivery(self)
+        self.delivery = Delivery(self, heartbeat_s=self.settings.stream_heartbeat_s)
         self.webhooks = Webhooks(self)
         self.reports = Reports(self)
         self.sequencer.follow(self.delivery.follow)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from deconflict.core.clock import Clock
 from deconflict.core.events import Event, NewEvent
+from deconflict.service import idempotency
 from deconflict.storage import projector
 from deconflict.storage import tables as t
 
@@ -80,6 +81,8 @@ class Transaction:
 
 WRITER_OPTION = "deconflict_writer"
 POSTGRES_WRITE_LOCK = 0x6465636F6E666C  # "deconfl": one key for the whole log
+NOTIFY_CHANNEL = "deconflict_events"
+"""PostgreSQL channel on which every write announces the log's new last seq (after commit)."""
 
 
 class Sequencer:
@@ -124,6 +127,7 @@ class Sequencer:
                         or 0
                     )
                     self._catch_up(conn, last)
+                    claim = idempotency.before_write(conn)
                     tx = Transaction(
                         conn, next_seq=last + 1, now=self._clock.now(), on_append=self._on_append
                     )
@@ -131,8 +135,23 @@ class Sequencer:
                     if tx.events:
                         for hook in self._on_finish:
                             hook(tx)
+                        if conn.dialect.name == "postgresql":
+                            # Delivered by PostgreSQL only if and when this transaction commits.
+                            conn.execute(
+                                sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(tx.events[-1].seq)))
+                            )
+                    if claim is not None:
+                        idempotency.after_write(
+                            conn, claim, result, tx.now.isoformat().replace("+00:00", "Z")
+                        )
             self._tell(tx.events)
             return result
+
+    def refresh(self) -> None:
+        """Bring the followers up to the committed log without writing (another process wrote)."""
+        with self._lock, self._engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar_one_or_none() or 0
+            self._catch_up(conn, last)
 
     def _catch_up(self, conn: sa.Connection, last: int) -> None:
         if last > self._followed_seq:

@@ -457,3 +457,18 @@ CHANNEL_PROJECTIONS = [
     ack_deadline_rules,
 ]
 PROJECTIONS[:0] = CHANNEL_PROJECTIONS  # children of nothing outside themselves: emptied first
+
+# --- operational state outside the record -------------------------------------------------------
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    # Written by the sequencer in the transaction of the write it answers for, so a stored answer
+    # exists exactly when the write does; not derived from events, so a rebuild leaves it alone.
+    sa.Column("member_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
