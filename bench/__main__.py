@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, full size by default; `--quick` for a CI-sized run.
 
-Runs the conflict-engine workloads (:mod:`bench.conflicts`) and, when it exists, the record
-benchmark another part of the project provides (``bench.record.run``).
+Runs the conflict-engine workloads (:mod:`bench.conflicts`), the record benchmark
+(``bench.record.run``, when it exists) and the API under load (:mod:`bench.load`, W4).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main() -> None:
         default=Path("docs/performance-scaling.png"),
         help="where the scaling plot goes (a .json record lands beside it)",
     )
-    parser.add_argument("--only", choices=["conflicts", "record"], default=None)
+    parser.add_argument("--only", choices=["conflicts", "record", "load"], default=None)
     args = parser.parse_args()
     console = Console() if sys.stdout.isatty() else Console(width=170)
     plot = args.plot if not args.quick else Path("artifacts/bench-quick.png")
@@ -43,6 +43,12 @@ def main() -> None:
             record = None
         if record is not None:
             record.run(console)
+    if args.only in (None, "load"):
+        from bench import load
+
+        load.run(
+            console, load.Options(quick=args.quick, postgres=not args.no_postgres, seed=args.seed)
+        )
 
 
 if __name__ == "__main__":
