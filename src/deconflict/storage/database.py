@@ -6,12 +6,21 @@ last transactions on power loss, and a 2xx from this service promises durability
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from deconflict.storage.tables import metadata
+MIGRATIONS = Path(__file__).parent / "migrations"
+"""Alembic's script directory, shipped inside the package so an installed service can migrate."""
+
+MIGRATION_LOCK = 0x6465_636F_6E66
+"""The PostgreSQL advisory lock key held while migrating ("deconf" in ASCII): one per database."""
 
 
 def open_engine(url: str) -> Engine:
@@ -42,7 +51,59 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
+    """Bring the database to the newest migration; every process runs this at start.
+
+    An up-to-date database costs one read of ``alembic_version``, without any lock, because
+    every ``Deconflict`` start comes here. Otherwise the upgrade runs in one transaction that
+    first takes the migration lock (an advisory lock on PostgreSQL, SQLite's write lock via
+    ``BEGIN IMMEDIATE``), so that of two processes starting at once one migrates and the other
+    waits, then finds nothing left to do. A database made by ``create_all`` before migrations
+    existed has tables but no ``alembic_version``: revision 0001 adopts it (see its docstring).
+    """
+    with engine.connect() as conn, conn.begin():
+        if _current_revision(conn) == _head_revision():
+            return
+    with engine.connect() as conn:
+        conn = conn.execution_options(deconflict_writer=True)  # BEGIN IMMEDIATE on SQLite
+        with conn.begin():
+            if not is_sqlite(engine):
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            if _current_revision(conn) == _head_revision():
+                return  # another process migrated while we waited for the lock
+            config = _alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+
+NOT_OURS = frozenset({"spatial_ref_sys"})
+"""Tables that share the database but belong to others (PostGIS's, in ``public``)."""
+
+
+def include_name(name: str | None, type_: str, _parent: object) -> bool:
+    """Alembic's filter: compare only our tables, so a drafted revision never drops PostGIS's."""
+    return not (type_ == "table" and name in NOT_OURS)
+
+
+def _alembic_config() -> Config:
+    # A fresh Config each time: its attributes carry the connection, so sharing one between
+    # threads would hand one caller's connection to another.
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+@cache
+def _head_revision() -> str | None:
+    """The newest revision shipped: fixed for the life of the process, so read once."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _current_revision(conn: sa.Connection) -> str | None:
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("alembic_version", schema=inspector.default_schema_name):
+        return None
+    revision: str | None = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return revision
 
 
 def is_sqlite(engine: Engine) -> bool:
