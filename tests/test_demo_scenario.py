@@ -22,6 +22,7 @@ from pyproj import Transformer
 from shapely.geometry import shape
 
 from deconflict.core.declarations import DeclarationFeature
+from deconflict.core.parties import SeparationRule, SeparationRules
 from deconflict.demo.places import GEONAMES_PLACES, all_places
 from deconflict.demo.scenario import (
     DEFAULT_SEPARATION_M,
@@ -31,7 +32,6 @@ from deconflict.demo.scenario import (
     DemoRule,
     Scenario,
     build_scenario,
-    separation_m,
 )
 
 NE_SYRIA_LON = (38.5, 42.5)
@@ -296,8 +296,12 @@ def strict_separation(rules: list[DemoRule], a: DemoDeclaration, b: DemoDeclarat
 
 
 def loose_separation(rules: list[DemoRule], a: DemoDeclaration, b: DemoDeclaration) -> float:
+    """The larger of the service's own rule and the strict reading, so no pair is judged leniently."""
+    service_rules = SeparationRules(
+        [SeparationRule(r.party_a, r.party_b, r.category, r.distance_m) for r in rules]
+    )
     return max(
-        separation_m(rules, a.party_id, b.party_id, (a.category, b.category)),
+        service_rules.between(a.party_id, b.party_id, a.category, b.category),
         strict_separation(rules, a, b),
     )
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pyproj import Geod
 
+from deconflict.core.parties import DEFAULT_SEPARATION_M
 from deconflict.demo.places import Place, place
 
 Role = Literal["operator", "liaison", "leadership", "observer"]
@@ -37,7 +38,6 @@ LMR = "lmr"
 PARTY_IDS: tuple[str, ...] = (US, RU, TR, LMR)
 
 DEFAULT_DAY = date(2020, 1, 20)
-DEFAULT_SEPARATION_M = 1000.0
 """DESIGN §2: the separation when no rule names the pair of parties."""
 
 PATROL_SPEED_KMH = 45.0
@@ -125,27 +125,6 @@ class Scenario:
         data = asdict(self)
         data["day"] = self.day.isoformat()
         return data
-
-
-def separation_m(
-    rules: list[DemoRule], party_a: str, party_b: str, categories: tuple[str | None, str | None]
-) -> float:
-    """The separation the scenario intends between two declarations.
-
-    A rule with a category applies when either declaration has that category, and the
-    largest such rule wins; otherwise the pair's rule without a category; otherwise
-    :data:`DEFAULT_SEPARATION_M`. The scenario is built so that its expected conflicts do
-    not depend on this choice (see the tests), since the service decides it.
-    """
-    pair = {party_a, party_b}
-    matching = [r for r in rules if {r.party_a, r.party_b} == pair]
-    by_category = [
-        r.distance_m for r in matching if r.category is not None and r.category in categories
-    ]
-    if by_category:
-        return max(by_category)
-    general = [r.distance_m for r in matching if r.category is None]
-    return max(general) if general else DEFAULT_SEPARATION_M
 
 
 # --- building blocks -----------------------------------------------------------------
