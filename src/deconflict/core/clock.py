@@ -6,6 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def utc_text(moment: datetime) -> str:
+    """An instant as stored and sent: RFC 3339 in UTC with a ``Z``.
+
+    One instant has one spelling, so stored timestamps sort and compare correctly as text
+    (the expiry sweep and deadline queries rely on that) on every backend.
+    """
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

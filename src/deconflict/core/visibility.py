@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from deconflict.core import geojson
+from deconflict.core.clock import utc_text
 from deconflict.core.conflicts import Encounter
 from deconflict.core.declarations import DeclarationFeature, Kind, Status, from_epoch, is_stale
 from deconflict.core.precision import coarsen, coarsen_point, round_distance, round_instant
@@ -131,9 +132,9 @@ def declaration_view(
             "status": stored.status.value,
             "stale": stored.status is Status.active and is_stale(feature, stored.confirmed_at, now),
             "coarsened_to_m": precision,
-            "created_at": _iso(stored.created_at),
-            "updated_at": _iso(stored.updated_at),
-            "expires_at": None if expires is None else _iso(expires),
+            "created_at": utc_text(stored.created_at),
+            "updated_at": utc_text(stored.updated_at),
+            "expires_at": None if expires is None else utc_text(expires),
         }
     )
     return DeclarationView(id=stored.id, geometry=geometry, properties=props)
@@ -143,10 +144,6 @@ def _expires(feature: DeclarationFeature) -> datetime | None:
     from deconflict.core.declarations import expires_at
 
     return expires_at(feature)
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def advisory_recipients(

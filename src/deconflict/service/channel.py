@@ -29,6 +29,7 @@ from deconflict.core.channel import (
     steps_due,
     validate_deadlines,
 )
+from deconflict.core.clock import utc_text
 from deconflict.core.errors import InvalidInput, NotFound, ProblemList
 from deconflict.core.events import HOST, EventKind, NewEvent
 from deconflict.core.parties import Action, Principal, new_id
@@ -36,7 +37,7 @@ from deconflict.core.visibility import Disclosure, declaration_view
 from deconflict.service.sequencer import Transaction
 from deconflict.storage import channel_queries as cq
 from deconflict.storage import queries
-from deconflict.storage.channel_projection import deadline_rule, iso
+from deconflict.storage.channel_projection import deadline_rule
 
 if TYPE_CHECKING:
     from deconflict.service.deconflict import Deconflict
@@ -462,7 +463,7 @@ class Channel:
 
     def _sweep(self, tx: Transaction) -> int:
         fired = 0
-        for row in cq.due(tx.conn, iso(tx.now)):
+        for row in cq.due(tx.conn, utc_text(tx.now)):
             pending = Pending(
                 ItemKind(row.item_kind),
                 row.item_id,
@@ -482,12 +483,12 @@ class Channel:
                     "item_id": step.pending.item_id,
                     "party_id": step.pending.party_id,
                     "from_tier": step.pending.tier.value,
-                    "due_at": iso(step.pending.due_at),
+                    "due_at": utc_text(step.pending.due_at),
                 }
                 if isinstance(step, Escalate):
                     body |= {
                         "to_tier": step.to_tier.value,
-                        "next_due_at": iso(step.next_due_at),
+                        "next_due_at": utc_text(step.next_due_at),
                         "to_roles": sorted(r.value for r in TIER_ROLES[step.to_tier]),
                     }
                     tx.append(NewEvent(EventKind.item_escalated, body, audience))

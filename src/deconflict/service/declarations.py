@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import shapely.geometry
 from pydantic import BaseModel, ConfigDict
 
+from deconflict.core.clock import utc_text
 from deconflict.core.declarations import Activity, DeclarationFeature, Kind, Status, expires_at
 from deconflict.core.errors import InvalidInput, NotFound, StateConflict, VersionConflict
 from deconflict.core.events import EVERY_PARTY, EventKind, NewEvent
@@ -251,7 +252,7 @@ class Declarations:
     # --- inside a write -----------------------------------------------------------------
 
     def _sweep(self, tx: Transaction) -> int:
-        now_iso = tx.now.isoformat().replace("+00:00", "Z")
+        now_iso = utc_text(tx.now)
         expired = queries.due_to_expire(tx.conn, now_iso)
         for declaration_id in expired:
             stored = queries.declaration(tx.conn, declaration_id)

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from deconflict.core.channel import TIER_ROLES, ItemKind, Tier
+from deconflict.core.clock import utc_text
 from deconflict.core.declarations import Status
 from deconflict.core.events import Event, EventKind
 from deconflict.core.parties import Action, Principal, Role
 from deconflict.core.visibility import Disclosure, StoredDeclaration, declaration_view
 from deconflict.service.sequencer import Transaction
 from deconflict.storage import queries
-from deconflict.storage.channel_projection import iso
 
 if TYPE_CHECKING:
     from deconflict.service.deconflict import Deconflict
@@ -118,7 +118,7 @@ def frame(event: Event, data: dict[str, Any], attend: bool) -> bytes:
     payload = {
         "seq": event.seq,
         "kind": event.kind.value,
-        "recorded_at": iso(event.recorded_at),
+        "recorded_at": utc_text(event.recorded_at),
         "attention": attend,
         "data": data,
     }

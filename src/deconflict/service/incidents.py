@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from deconflict.core.channel import check_moment
+from deconflict.core.clock import utc_text
 from deconflict.core.errors import (
     InvalidInput,
     NotFound,
@@ -41,7 +42,6 @@ from deconflict.service.channel import check_references, parse_time, visible_ref
 from deconflict.service.sequencer import Transaction
 from deconflict.storage import incident_queries as iq
 from deconflict.storage import queries
-from deconflict.storage.channel_projection import iso
 
 if TYPE_CHECKING:
     from deconflict.service.deconflict import Deconflict
@@ -162,7 +162,7 @@ class Incidents:
                     {
                         "incident_id": incident_id,
                         "type": report.type.value,
-                        "occurred_at": iso(report.occurred_at),
+                        "occurred_at": utc_text(report.occurred_at),
                         "time_precision_s": report.time_precision_s,
                         "place": list(report.place),
                         "place_precision_m": report.place_precision_m,

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from deconflict.core.channel import ItemKind, check_moment
+from deconflict.core.clock import utc_text
 from deconflict.core.errors import (
     InvalidInput,
     NotFound,
@@ -43,7 +44,6 @@ from deconflict.service.sequencer import Transaction
 from deconflict.storage import channel_queries as cq
 from deconflict.storage import incident_queries as iq
 from deconflict.storage import queries
-from deconflict.storage.channel_projection import iso
 
 if TYPE_CHECKING:
     from deconflict.service.deconflict import Deconflict
@@ -121,7 +121,7 @@ class Meetings:
                         "meeting_id": meeting_id,
                         "title": title,
                         "parties": members,
-                        "first_at": iso(first_at),
+                        "first_at": utc_text(first_at),
                         "every_s": every_s,
                         "created_by": party,
                     },
@@ -156,14 +156,14 @@ class Meetings:
             versions = [
                 m.version
                 for m in iq.minutes_of(tx.conn, meeting_id)
-                if m.occurrence == iso(occurrence)
+                if m.occurrence == utc_text(occurrence)
             ]
             tx.append(
                 NewEvent(
                     EventKind.minutes_recorded,
                     {
                         "meeting_id": meeting_id,
-                        "occurrence": iso(occurrence),
+                        "occurrence": utc_text(occurrence),
                         "version": max(versions, default=0) + 1,
                         "text": text,
                         "party_id": party,
@@ -186,7 +186,7 @@ class Meetings:
             self.service.channel._sweep(tx)
             _, parties = self._meeting(tx.conn, meeting_id, party)
             check_moment("occurrence", occurrence)
-            when = iso(occurrence)
+            when = utc_text(occurrence)
             versions = [
                 m.version for m in iq.minutes_of(tx.conn, meeting_id) if m.occurrence == when
             ]
@@ -385,7 +385,7 @@ def _agenda_view(meeting_id: str, title: str, parties: list[str], agenda: Agenda
             {
                 "advisory_id": a.id,
                 "parties": sorted(a.parties),
-                "raised_at": iso(a.raised_at),
+                "raised_at": utc_text(a.raised_at),
                 "unacknowledged_by": list(a.unacknowledged_by),
             }
             for a in agenda.open_advisories
@@ -397,7 +397,7 @@ def _agenda_view(meeting_id: str, title: str, parties: list[str], agenda: Agenda
                 "party_id": p.party_id,
                 "from": p.counterpart,
                 "tier": p.tier,
-                "due_at": iso(p.due_at),
+                "due_at": utc_text(p.due_at),
                 "on_leadership_agenda": p.on_agenda,
             }
             for p in agenda.unanswered
@@ -407,7 +407,7 @@ def _agenda_view(meeting_id: str, title: str, parties: list[str], agenda: Agenda
                 "incident_id": i.id,
                 "type": i.type,
                 "status": i.status,
-                "occurred_at": iso(i.occurred_at),
+                "occurred_at": utc_text(i.occurred_at),
                 "place_name": i.place_name,
                 "involved": sorted(i.involved),
                 "accounts": i.accounts,
@@ -421,7 +421,7 @@ def _agenda_view(meeting_id: str, title: str, parties: list[str], agenda: Agenda
                 "item_id": e.item_id,
                 "party_id": e.party_id,
                 "to": e.to_tier,
-                "at": iso(e.at),
+                "at": utc_text(e.at),
             }
             for e in agenda.escalations
         ],

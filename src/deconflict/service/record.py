@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
+from deconflict.core.clock import utc_text
 from deconflict.core.errors import InvalidInput, NotFound
 from deconflict.core.events import Event
 from deconflict.core.parties import Action, Principal
@@ -155,7 +156,7 @@ class Record:
         tree.extend([*backlog, *leaves])
         if tree.size != tx.events[-1].seq:
             raise RuntimeError("the Merkle tree and the log disagree on the number of events")
-        self._sign(tx.conn, tree, tx.now.isoformat().replace("+00:00", "Z"))
+        self._sign(tx.conn, tree, utc_text(tx.now))
 
     def _sign(self, conn: sa.Connection, tree: MerkleTree, issued_at: str) -> None:
         root = tree.root()

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from matplotlib.figure import Figure
 
 from deconflict.core.channel import TIERS, ItemKind, check_moment
+from deconflict.core.clock import utc_text
 from deconflict.core.errors import InvalidInput
 from deconflict.core.parties import Action, Principal
 from deconflict.core.visibility import AdvisoryView, Disclosure
@@ -78,7 +79,7 @@ class Review:
         lines = [
             f"# Channel review for {d.party}",
             "",
-            f"From {_iso(d.start)} to {_iso(d.end)}. Only what {d.party} may see is included.",
+            f"From {utc_text(d.start)} to {utc_text(d.end)}. Only what {d.party} may see is included.",
             "",
             "## Summary",
             "",
@@ -133,7 +134,7 @@ class Review:
             "<style>body{font-family:sans-serif;max-width:60rem;margin:auto}table{border-collapse:collapse}"
             "td,th{border:1px solid #999;padding:.2rem .5rem}img{max-width:100%}</style></head><body>",
             f"<h1>Channel review for {e(d.party)}</h1>",
-            f"<p>From {e(_iso(d.start))} to {e(_iso(d.end))}. Only what {e(d.party)} may see is included.</p>",
+            f"<p>From {e(utc_text(d.start))} to {e(utc_text(d.end))}. Only what {e(d.party)} may see is included.</p>",
             "<h2>Summary</h2><table>",
             f"<tr><td>advisories issued</td><td>{len(d.advisories)}</td></tr>",
             f"<tr><td>acknowledgements measured</td><td>{len(d.latencies)}</td></tr>",
@@ -441,7 +442,3 @@ def _q(values: list[float], q: float) -> float:
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

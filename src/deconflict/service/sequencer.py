@@ -22,7 +22,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from deconflict.core.clock import Clock
+from deconflict.core.clock import Clock, utc_text
 from deconflict.core.events import Event, NewEvent
 from deconflict.service import idempotency
 from deconflict.storage import projector
@@ -141,9 +141,7 @@ class Sequencer:
                                 sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(tx.events[-1].seq)))
                             )
                     if claim is not None:
-                        idempotency.after_write(
-                            conn, claim, result, tx.now.isoformat().replace("+00:00", "Z")
-                        )
+                        idempotency.after_write(conn, claim, result, utc_text(tx.now))
             self._tell(tx.events)
             return result
 

@@ -28,6 +28,7 @@ import httpx
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
+from deconflict.core.clock import utc_text
 from deconflict.core.errors import InvalidInput, NotFound
 from deconflict.core.events import Event, EventKind, NewEvent
 from deconflict.core.parties import Action, Principal, new_id
@@ -35,7 +36,6 @@ from deconflict.service.delivery import RECEIPTED, shape
 from deconflict.service.sequencer import Transaction
 from deconflict.storage import queries
 from deconflict.storage import tables as t
-from deconflict.storage.channel_projection import iso
 
 if TYPE_CHECKING:
     from deconflict.service.deconflict import Deconflict
@@ -218,12 +218,16 @@ class Webhooks:
         if head is None:
             return None
         event, data, row = head
-        if row is not None and row.next_attempt_at is not None and row.next_attempt_at > iso(now):
+        if (
+            row is not None
+            and row.next_attempt_at is not None
+            and row.next_attempt_at > utc_text(now)
+        ):
             return None
         payload = {
             "seq": event.seq,
             "kind": event.kind.value,
-            "recorded_at": iso(event.recorded_at),
+            "recorded_at": utc_text(event.recorded_at),
             "data": data,
         }
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
@@ -298,8 +302,8 @@ class Webhooks:
         values = {
             "status": "failed" if gave_up else "pending",
             "attempts": attempts,
-            "next_attempt_at": None if gave_up else iso(now + timedelta(seconds=delay)),
-            "last_attempt_at": iso(now),
+            "next_attempt_at": None if gave_up else utc_text(now + timedelta(seconds=delay)),
+            "last_attempt_at": utc_text(now),
             "last_error": error,
         }
         with self.service.db.begin() as conn:

@@ -10,7 +10,6 @@ advisory gets its deadline the moment it is raised, whoever raised it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from deconflict.core.channel import (
     Tier,
     pair,
 )
+from deconflict.core.clock import utc_text
 from deconflict.core.events import Event, EventKind
 from deconflict.core.incidents import IncidentStatus, ViewerRole
 from deconflict.storage import tables as t
@@ -31,13 +31,8 @@ from deconflict.storage import tables as t
 Apply = Callable[[sa.Connection, Event], None]
 
 
-def iso(moment: datetime) -> str:
-    """UTC with a ``Z``: one instant has one spelling, so text keys and ordering hold."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def at(event: Event) -> str:
-    return iso(event.recorded_at)
+    return utc_text(event.recorded_at)
 
 
 def deadline_rule(conn: sa.Connection, party_a: str, party_b: str) -> DeadlineRule:
@@ -75,7 +70,7 @@ def _start_deadline(
             counterpart=counterpart,
             tier=tier.value,
             started_at=at(event),
-            due_at=iso(due),
+            due_at=utc_text(due),
             status=DeadlineStatus.pending.value,
             escalations=0,
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from deconflict.core.clock import utc_text
 from deconflict.core.declarations import DeclarationFeature, Status, expires_at
 from deconflict.core.events import EVERY_PARTY, Event, EventKind
 from deconflict.storage import channel_projection
@@ -20,7 +21,7 @@ Apply = Callable[[sa.Connection, Event], None]
 
 
 def iso(event: Event) -> str:
-    return event.recorded_at.isoformat().replace("+00:00", "Z")
+    return utc_text(event.recorded_at)
 
 
 def _party_registered(conn: sa.Connection, event: Event) -> None:
@@ -89,7 +90,7 @@ def _declaration_columns(feature_json: dict[str, Any]) -> dict[str, Any]:
         "min_lat": min_lat,
         "max_lon": max_lon,
         "max_lat": max_lat,
-        "expires_at": None if expiry is None else expiry.isoformat().replace("+00:00", "Z"),
+        "expires_at": None if expiry is None else utc_text(expiry),
     }
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from deconflict.api.routes.common import parse_bbox
+from deconflict.core.clock import utc_text
 from deconflict.core.errors import NotFound
 
 STATIC = Path(__file__).parent / "static"
@@ -46,7 +47,7 @@ def config(request: Request) -> JSONResponse:
     body: dict[str, Any] = {
         "tile_url": settings.tile_url,
         "tile_attribution": settings.tile_attribution,
-        "now": service.clock.now().isoformat().replace("+00:00", "Z"),
+        "now": utc_text(service.clock.now()),
     }
     return JSONResponse(body, headers=_no_cache())
 
