@@ -288,26 +288,29 @@ def _pair(
 @njit(cache=True)
 def scan(
     q: Any_,
+    q_hot: Any_,
     keys_owner: Any_,
     lo: Any_,
     hi: Any_,
     grid_rows: Any_,
     s: Any_,
-    alive: Any_,
+    s_hot: Any_,
     marks: Any_,
     stamp: int,
     largest: float,
-    own_decl: Any_,
     upper_only: bool,
 ) -> tuple[Any_, Any_, Any_, Any_]:
     """Walk the grid ranges [lo[k], hi[k]) found for query keys k (owned by query element
     ``keys_owner[k]``) and keep the pairs whose lower bound is below S's upper bound.
 
-    ``marks`` remembers, per store row, the last query element (``stamp + owner``) that
-    looked at it, which removes the duplicates a row registered in several cells produces
-    (a query element's keys are contiguous). A query element never meets its own declaration
-    (``own_decl``), and with ``upper_only`` (the self-join) only meets larger slots, so that
-    each unordered pair is looked at once.
+    Each row first meets its packed record (:mod:`deconflict.core.prefilter`): times, box,
+    party and declaration in one cache line, against the query element's record (whose box
+    is already widened by the largest separation). Only rows that pass read the full
+    columns. ``marks`` remembers, per store row, the last query element (``stamp + owner``)
+    that bounded it, which removes the duplicates a row registered in several cells
+    produces (a query element's keys are contiguous). A query element never meets its own
+    declaration, and with ``upper_only`` (the self-join) only meets larger slots, so that
+    each unordered pair is looked at once. Dead rows have an empty time interval.
     """
     total = 0
     for k in range(len(lo)):
@@ -317,25 +320,64 @@ def scan(
     out_d = np.empty(total)
     out_e = np.empty(total)
     n = 0
-    qbuf, qparty = q[7], q[11]
-    sbuf, sparty, sdecl = s[7], s[11], s[12]
+    qbuf, sbuf = q[7], s[7]
     for k in range(len(lo)):
         i = keys_owner[k]
+        q0, q1, qw, qs, qe, qn, qparty, qdecl = (
+            q_hot[i, 0],
+            q_hot[i, 1],
+            q_hot[i, 2],
+            q_hot[i, 3],
+            q_hot[i, 4],
+            q_hot[i, 5],
+            q_hot[i, 6],
+            q_hot[i, 7],
+        )
         for p in range(lo[k], hi[k]):
             j = grid_rows[p]
-            if not alive[j] or marks[j] == stamp + i:
+            if s_hot[j, 0] > q1 or s_hot[j, 1] < q0:
+                continue
+            if s_hot[j, 2] > qe or s_hot[j, 4] < qw or s_hot[j, 3] > qn or s_hot[j, 5] < qs:
+                continue
+            decl = s_hot[j, 7]
+            if s_hot[j, 6] == qparty or decl == qdecl or (upper_only and decl < qdecl):
+                continue
+            if marks[j] == stamp + i:
                 continue
             marks[j] = stamp + i
-            if sparty[j] == qparty[i] or sdecl[j] == own_decl[i]:
-                continue
-            if upper_only and sdecl[j] < own_decl[i]:
-                continue
             limit = largest + qbuf[i] + sbuf[j]
             d, e = _pair(q, i, s, j, limit)
             if d - e < limit:
                 out_q[n], out_r[n], out_d[n], out_e[n] = i, j, d, e
                 n += 1
     return out_q[:n], out_r[:n], out_d[:n], out_e[:n]
+
+
+@njit(cache=True)
+def expand_keys(
+    cx0: Any_, cx1: Any_, cy0: Any_, cy1: Any_, b0: Any_, b1: Any_, nx: int, ny: int
+) -> tuple[Any_, Any_]:
+    """Every (bucket, cy, cx) key in each element's ranges, and the element it belongs to.
+
+    The numpy formulation of the same thing (repeat, cumsum, divmod over the total) cost
+    more than the whole compiled scan for a single query; two plain loops do not.
+    """
+    total = 0
+    for e in range(len(cx0)):
+        if cx1[e] >= cx0[e] and cy1[e] >= cy0[e] and b1[e] >= b0[e]:
+            total += (cx1[e] - cx0[e] + 1) * (cy1[e] - cy0[e] + 1) * (b1[e] - b0[e] + 1)
+    keys = np.empty(total, dtype=np.int64)
+    owner = np.empty(total, dtype=np.int64)
+    n = 0
+    for e in range(len(cx0)):
+        for b in range(b0[e], b1[e] + 1):
+            for cy in range(cy0[e], cy1[e] + 1):
+                base = (b * ny + cy) * nx
+                for cx in range(cx0[e], cx1[e] + 1):
+                    keys[n] = base + cx
+                    owner[n] = e
+                    n += 1
+    return keys, owner
 
 
 @njit(cache=True)
@@ -384,6 +426,8 @@ def group_join(
     cy0: Any_,
     b0: Any_,
     s: Any_,
+    hot: Any_,
+    near: Any_,
     largest: float,
     nx: int,
     ny: int,
@@ -391,11 +435,14 @@ def group_join(
     """All pairs within each group of equal keys of a grid whose boxes were widened by half
     the separation, so that any two elements closer than S share a key.
 
-    A pair sharing several keys is kept only under the lowest corner of their common range
-    (the reference key), so it is looked at exactly once and nothing is allocated per
-    duplicate.
+    ``hot`` holds each row's packed record (:mod:`deconflict.core.prefilter`), ``near`` the
+    same with the box widened by the largest separation: a pair is bounded only if one's
+    ``near`` box meets the other's box and their times overlap, tests that stay in cache
+    for a whole group. A pair sharing several keys is kept only under the lowest corner of
+    their common range (the reference key), so it is looked at exactly once and nothing is
+    allocated per duplicate.
     """
-    sbuf, sparty, sdecl = s[7], s[11], s[12]
+    sbuf = s[7]
     cap = 1024
     out_i = np.empty(cap, dtype=np.int64)
     out_j = np.empty(cap, dtype=np.int64)
@@ -411,9 +458,23 @@ def group_join(
             g1 += 1
         for p in range(g0, g1):
             i = rows[p]
+            q0, q1, qw, qs, qe, qn, qparty, qdecl = (
+                near[i, 0],
+                near[i, 1],
+                near[i, 2],
+                near[i, 3],
+                near[i, 4],
+                near[i, 5],
+                near[i, 6],
+                near[i, 7],
+            )
             for r in range(p + 1, g1):
                 j = rows[r]
-                if sdecl[i] == sdecl[j] or sparty[i] == sparty[j]:
+                if hot[j, 0] > q1 or hot[j, 1] < q0:
+                    continue
+                if hot[j, 2] > qe or hot[j, 4] < qw or hot[j, 3] > qn or hot[j, 5] < qs:
+                    continue
+                if hot[j, 7] == qdecl or hot[j, 6] == qparty:
                     continue
                 ref = (max(b0[i], b0[j]) * ny + max(cy0[i], cy0[j])) * nx + max(cx0[i], cx0[j])
                 if ref != key:

@@ -30,17 +30,15 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.core import compiled
+from deconflict.core import compiled, prefilter
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.declarations import Activity
 from deconflict.core.elements import Elements, IntArray, of_activities
 from deconflict.core.engine import Finding
-from deconflict.core.kernels import Array, Mask, metres_per_degree
+from deconflict.core.kernels import TIME_SLACK_S, Array, Mask
 from deconflict.core.narrow import certain_factor, polygon_distance
 from deconflict.core.parties import SeparationRules
 
-MIN_M_PER_DEG_LAT = 110_574.0
-MAX_LAT = 89.0
 EXPAND_SLACK = 1.02
 """Query boxes are widened by 2 % more than the margin, against the error of the narrow phase."""
 
@@ -81,6 +79,7 @@ class IndexedEngine:
         self._slot_cat: list[int] = []
         self._store: Elements | None = None
         self._alive = np.zeros(0, dtype=bool)
+        self._hot: prefilter.Records = np.zeros((0, 8), dtype=np.int32)
         self._size = 0
         self._dead = 0
         self._main_rows = 0
@@ -131,6 +130,7 @@ class IndexedEngine:
         first, count = self._first[slot], self._count[slot]
         if count:
             self._alive[first : first + count] = False
+            prefilter.kill(self._hot, first, first + count)
             self._dead += count
             self._count[slot] = 0
 
@@ -185,6 +185,7 @@ class IndexedEngine:
         if self._store is None:
             self._store = elems.empty_like(max(1024, need))
             self._alive = np.zeros(len(self._store), dtype=bool)
+            self._hot = np.empty((len(self._store), 8), dtype=np.int32)
         elif need > len(self._store):
             grown = self._store.empty_like(max(need, 2 * len(self._store)))
             grown.put(0, self._store.take(slice(0, self._size)))
@@ -192,8 +193,12 @@ class IndexedEngine:
             alive = np.zeros(len(grown), dtype=bool)
             alive[: self._size] = self._alive[: self._size]
             self._alive = alive
+            hot = np.empty((len(grown), 8), dtype=np.int32)
+            hot[: self._size] = self._hot[: self._size]
+            self._hot = hot
         self._store.put(at, elems)
         self._alive[at:need] = True
+        self._hot[at:need] = prefilter.records(elems, elems.slack + elems.buf)
         self._size = need
         return at
 
@@ -208,8 +213,11 @@ class IndexedEngine:
         new_index = np.full(self._size + 1, -1, dtype=np.int64)
         new_index[keep] = np.arange(len(keep))
         live = store.take(keep)
+        hot = self._hot[keep]
         self._store = live.empty_like(max(1024, len(live) + len(live) // 4))
         self._store.put(0, live)
+        self._hot = np.empty((len(self._store), 8), dtype=np.int32)
+        self._hot[: len(live)] = hot
         self._alive = np.zeros(len(self._store), dtype=bool)
         self._alive[: len(live)] = True
         self._size = len(live)
@@ -241,33 +249,19 @@ class IndexedEngine:
         margin_m: Array,
     ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         """Cell ranges covering each element's box widened by ``margin_m`` (conservatively)."""
-        west, south, east, north = elems.bounds()
-        dlat = margin_m / MIN_M_PER_DEG_LAT
-        worst = np.minimum(np.maximum(np.abs(south), np.abs(north)) + dlat, MAX_LAT)
-        per_east, _ = metres_per_degree(worst)
-        dlon = np.where(worst >= MAX_LAT, 360.0, margin_m / per_east)
+        west, south, east, north = prefilter.widened_box(elems, margin_m)
         c = self.cell_deg
-        cx0 = np.floor((np.maximum(west - dlon, -180.0) + 180.0) / c).astype(np.int64) + 1
-        cx1 = np.floor((np.minimum(east + dlon, 180.0) + 180.0) / c).astype(np.int64) + 1
-        cy0 = np.floor((np.maximum(south - dlat, -90.0) + 90.0) / c).astype(np.int64) + 1
-        cy1 = np.floor((np.minimum(north + dlat, 90.0) + 90.0) / c).astype(np.int64) + 1
+        cx0 = np.floor((west + 180.0) / c).astype(np.int64) + 1
+        cx1 = np.floor((east + 180.0) / c).astype(np.int64) + 1
+        cy0 = np.floor((south + 90.0) / c).astype(np.int64) + 1
+        cy1 = np.floor((north + 90.0) / c).astype(np.int64) + 1
         return cx0, cx1, cy0, cy1
 
     def _expand(
         self, cx0: IntArray, cx1: IntArray, cy0: IntArray, cy1: IntArray, b0: IntArray, b1: IntArray
     ) -> tuple[IntArray, IntArray]:
         """Every (bucket, cy, cx) key in each element's ranges, with the element's index."""
-        nx, ny, nb = cx1 - cx0 + 1, cy1 - cy0 + 1, b1 - b0 + 1
-        plane = nx * ny
-        count = plane * nb
-        total = int(count.sum())
-        owner = np.repeat(np.arange(len(count)), count)
-        local = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        p = plane[owner]
-        ib, rem = local // p, local % p
-        w = nx[owner]
-        iy, ix = rem // w, rem % w
-        keys = ((b0[owner] + ib) * self._ny + cy0[owner] + iy) * self._nx + cx0[owner] + ix
+        keys, owner = compiled.expand_keys(cx0, cx1, cy0, cy1, b0, b1, self._nx, self._ny)
         return keys, owner
 
     def _register_keys(self, elems: Elements) -> tuple[IntArray, IntArray]:
@@ -356,19 +350,20 @@ class IndexedEngine:
         stamp = self._stamp
         self._stamp += len(q) + 1
         qc, sc = compiled.columns(q), compiled.columns(self._store)
+        q_hot = prefilter.records(q, margin, TIME_SLACK_S)
         found = [
             compiled.scan(
                 qc,
+                q_hot,
                 owner,
                 lo,
                 hi,
                 self._rows,
                 sc,
-                self._alive,
+                self._hot,
                 self._marks,
                 stamp,
                 largest,
-                q.decl,
                 upper_only,
             )
         ]
@@ -378,16 +373,16 @@ class IndexedEngine:
             found.append(
                 compiled.scan(
                     qc,
+                    q_hot,
                     extra_q,
                     start,
                     start + 1,
                     extra_r,
                     sc,
-                    self._alive,
+                    self._hot,
                     self._marks,
                     stamp,
                     largest,
-                    q.decl,
                     upper_only,
                 )
             )

@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.core import compiled
+from deconflict.core import compiled, prefilter
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.elements import Elements, IntArray
 from deconflict.core.kernels import (
@@ -218,13 +218,16 @@ def self_join(
     store, alive, size = engine._live()
     live = store.take(slice(0, size))
     half = rules.largest_m / 2.0 + 1.0
-    from deconflict.core.index import IndexedEngine
+    from deconflict.core.index import EXPAND_SLACK, IndexedEngine
 
     cell, bucket = engine.join_grid
     grid = IndexedEngine(cell_deg=cell, bucket_s=bucket)  # only its key arithmetic is used
     keys, rows, corner, timeless = grid._half_grid(live, half)
     order = np.argsort(keys, kind="stable")
     cx0, cy0, b0 = corner
+    near = prefilter.records(
+        live, (rules.largest_m + live.buf + live.slack + 2.0) * EXPAND_SLACK, TIME_SLACK_S
+    )
     i, j, _, _ = compiled.group_join(
         keys[order],
         rows[order],
@@ -232,6 +235,8 @@ def self_join(
         cy0,
         b0,
         compiled.columns(live),
+        engine._hot[:size],
+        near,
         rules.largest_m,
         grid._nx,
         grid._ny,
