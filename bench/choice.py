@@ -41,7 +41,7 @@ def run(console: Console, w1_n: int, w2_n: int, seed: int, probes: int) -> dict[
             broad = [
                 timed(_grid_broad, engine, engine._query_elements(p), rules1) for p in probe_list
             ]
-            keys = len(engine._keys)
+            keys = len(engine._rows)
             del engine
             pairs = IndexedEngine(cell_deg=cell, bucket_s=bucket, join_grid=(cell, bucket))
             pairs.upsert_many(w2_scene)

@@ -129,7 +129,7 @@ def w1(console: Console, options: Options, pg: Any) -> dict[str, Any]:
                 "conflicts": float(np.median([len(f) for f in found])),
                 "naive": naive,
                 "elements": engine._size,
-                "keys": len(engine._keys),
+                "keys": len(engine._rows),
             }
             if pg is not None:
                 progress.update(task, description=f"W1 N={n:,}: PostGIS")

@@ -418,16 +418,30 @@ def _grow(a: Any_, n: int) -> Any_:
     return bigger
 
 
+@njit(cache=True, inline="always")
+def _part_box(
+    x0: float, y0: float, x1: float, y1: float, t0: float, t1: float, lo: float, hi: float
+) -> tuple[float, float, float, float, bool]:
+    """Box of the part of segment (x0, y0) → (x1, y1), timed t0 → t1, within [lo, hi]."""
+    if t1 < lo or t0 > hi:
+        return 0.0, 0.0, 0.0, 0.0, False
+    if t1 <= t0:
+        return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), True
+    f0 = min(max((lo - t0) / (t1 - t0), 0.0), 1.0)
+    f1 = min(max((hi - t0) / (t1 - t0), 0.0), 1.0)
+    ax, ay = x0 + f0 * (x1 - x0), y0 + f0 * (y1 - y0)
+    bx, by = x0 + f1 * (x1 - x0), y0 + f1 * (y1 - y0)
+    return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by), True
+
+
 @njit(cache=True)
 def group_join(
     keys: Any_,
     rows: Any_,
-    cx0: Any_,
-    cy0: Any_,
-    b0: Any_,
-    s: Any_,
     hot: Any_,
     near: Any_,
+    corners: Any_,
+    s: Any_,
     largest: float,
     nx: int,
     ny: int,
@@ -435,14 +449,15 @@ def group_join(
     """All pairs within each group of equal keys of a grid whose boxes were widened by half
     the separation, so that any two elements closer than S share a key.
 
-    ``hot`` holds each row's packed record (:mod:`deconflict.core.prefilter`), ``near`` the
-    same with the box widened by the largest separation: a pair is bounded only if one's
-    ``near`` box meets the other's box and their times overlap, tests that stay in cache
-    for a whole group. A pair sharing several keys is kept only under the lowest corner of
-    their common range (the reference key), so it is looked at exactly once and nothing is
-    allocated per duplicate.
+    ``hot``, ``near`` and ``corners`` are gathered in the order of ``keys``/``rows`` (entry
+    p belongs to row ``rows[p]``): each row's packed record (:mod:`deconflict.core.prefilter`),
+    the same with the box widened by the largest separation, and the lowest (cx, cy, bucket)
+    corner of its keys. A pair is bounded only if one's ``near`` box meets the other's box
+    and their times overlap, tests that read contiguous memory. A pair sharing several keys
+    is kept only under the lowest corner of their common range (the reference key), so it is
+    looked at exactly once and nothing is allocated per duplicate.
     """
-    sbuf = s[7]
+    ax, ay, bx, by, t0, t1, tol, sbuf, _, _, _, _, _, seg = s
     cap = 1024
     out_i = np.empty(cap, dtype=np.int64)
     out_j = np.empty(cap, dtype=np.int64)
@@ -457,28 +472,63 @@ def group_join(
         while g1 < total and keys[g1] == key:
             g1 += 1
         for p in range(g0, g1):
-            i = rows[p]
             q0, q1, qw, qs, qe, qn, qparty, qdecl = (
-                near[i, 0],
-                near[i, 1],
-                near[i, 2],
-                near[i, 3],
-                near[i, 4],
-                near[i, 5],
-                near[i, 6],
-                near[i, 7],
+                near[p, 0],
+                near[p, 1],
+                near[p, 2],
+                near[p, 3],
+                near[p, 4],
+                near[p, 5],
+                near[p, 6],
+                near[p, 7],
             )
             for r in range(p + 1, g1):
-                j = rows[r]
-                if hot[j, 0] > q1 or hot[j, 1] < q0:
+                if hot[r, 0] > q1 or hot[r, 1] < q0:
                     continue
-                if hot[j, 2] > qe or hot[j, 4] < qw or hot[j, 3] > qn or hot[j, 5] < qs:
+                if hot[r, 2] > qe or hot[r, 4] < qw or hot[r, 3] > qn or hot[r, 5] < qs:
                     continue
-                if hot[j, 7] == qdecl or hot[j, 6] == qparty:
+                if hot[r, 7] == qdecl or hot[r, 6] == qparty:
                     continue
-                ref = (max(b0[i], b0[j]) * ny + max(cy0[i], cy0[j])) * nx + max(cx0[i], cx0[j])
+                cx = max(corners[p, 0], corners[r, 0])
+                cy = max(corners[p, 1], corners[r, 1])
+                ref = (max(corners[p, 2], corners[r, 2]) * ny + cy) * nx + cx
                 if ref != key:
                     continue
+                i, j = rows[p], rows[r]
+                if seg[i] and seg[j]:
+                    band = tol[i] + tol[j] + TIME_SLACK_S
+                    wi, si, ei, ni, ok_i = _part_box(
+                        ax[i], ay[i], bx[i], by[i], t0[i], t1[i], t0[j] - band, t1[j] + band
+                    )
+                    wj, sj, ej, nj, ok_j = _part_box(
+                        ax[j], ay[j], bx[j], by[j], t0[j], t1[j], t0[i] - band, t1[i] + band
+                    )
+                    if not (ok_i and ok_j):
+                        continue
+                    # near[p] widens i's box by S's rule part, i's buffer and slack; hot[r]
+                    # widens j's by j's buffer and slack: together, all a pair may be apart.
+                    dlon = (
+                        max(
+                            min(ax[i], bx[i]) * 1e6 - near[p, 2],
+                            near[p, 4] - max(ax[i], bx[i]) * 1e6,
+                        )
+                        + max(
+                            min(ax[j], bx[j]) * 1e6 - hot[r, 2], hot[r, 4] - max(ax[j], bx[j]) * 1e6
+                        )
+                        + 2.0
+                    ) * 1e-6
+                    dlat = (
+                        max(
+                            min(ay[i], by[i]) * 1e6 - near[p, 3],
+                            near[p, 5] - max(ay[i], by[i]) * 1e6,
+                        )
+                        + max(
+                            min(ay[j], by[j]) * 1e6 - hot[r, 3], hot[r, 5] - max(ay[j], by[j]) * 1e6
+                        )
+                        + 2.0
+                    ) * 1e-6
+                    if wj > ei + dlon or ej < wi - dlon or sj > ni + dlat or nj < si - dlat:
+                        continue
                 limit = largest + sbuf[i] + sbuf[j]
                 d, e = _pair(s, i, s, j, limit)
                 if d - e < limit:

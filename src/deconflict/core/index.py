@@ -23,22 +23,31 @@ Design (measured, see docs/performance.md):
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from deconflict.core import compiled, prefilter
+from deconflict.core.activity_store import ActivityStore
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.declarations import Activity
-from deconflict.core.elements import Elements, IntArray, of_activities
+from deconflict.core.elements import CodeArray, Elements, IntArray, of_activities
 from deconflict.core.engine import Finding
 from deconflict.core.kernels import TIME_SLACK_S, Array, Mask
-from deconflict.core.narrow import certain_factor, polygon_distance
+from deconflict.core.narrow import certain_factor, polygon_distance, settle_band
 from deconflict.core.parties import SeparationRules
 
+SPARE = 16
+"""After a rebuild the element columns keep 1/SPARE of room for new rows before growing."""
+MAX_STAMP = 2**31 - 2**20
+"""Scan stamps are int32 (half the memory of int64 at 2.75 M rows); past this they restart."""
 EXPAND_SLACK = 1.02
 """Query boxes are widened by 2 % more than the margin, against the error of the narrow phase."""
 
@@ -71,12 +80,10 @@ class IndexedEngine:
 
     def clear(self) -> None:
         self._ids: dict[str, int] = {}
-        self._acts: list[Activity | None] = []
-        self._first: list[int] = []
-        self._count: list[int] = []
-        self._parties: dict[str, int] = {}
-        self._categories: dict[str | None, int] = {None: 0}
-        self._slot_cat: list[int] = []
+        self._activities = ActivityStore()
+        self._slots = 0
+        self._first = np.zeros(0, dtype=np.int64)
+        self._count = np.zeros(0, dtype=np.int32)
         self._store: Elements | None = None
         self._alive = np.zeros(0, dtype=bool)
         self._hot: prefilter.Records = np.zeros((0, 8), dtype=np.int32)
@@ -84,6 +91,7 @@ class IndexedEngine:
         self._dead = 0
         self._main_rows = 0
         self._keys = np.zeros(0, dtype=np.int64)
+        self._offsets = np.zeros(1, dtype=np.int64)
         self._rows = np.zeros(0, dtype=np.int32)
         self._delta: dict[int, list[int]] = {}
         self._delta_rows = 0
@@ -102,11 +110,14 @@ class IndexedEngine:
         if slot is not None:
             self._kill(slot)
         else:
-            self._ids[ident] = len(self._acts)
-            self._acts.append(None)
-            self._first.append(0)
-            self._count.append(0)
-            self._slot_cat.append(0)
+            slot = self._ids[ident] = self._slots
+            self._slots += 1
+            if slot >= len(self._first):
+                grown = max(1024, 2 * len(self._first))
+                self._first = np.resize(self._first, grown)
+                self._count = np.resize(self._count, grown)
+            self._first[slot] = 0
+            self._count[slot] = 0
         self._pending[ident] = activity
 
     def upsert_many(self, activities: Iterable[Activity]) -> None:
@@ -114,32 +125,44 @@ class IndexedEngine:
             self.upsert(activity)
         self._flush()
 
+    def load(self, batches: Iterable[Iterable[Activity]]) -> None:
+        """Bulk upsert in batches, sorting the grid once at the end.
+
+        Each batch is stored compactly before the next is read, so a caller streaming
+        declarations from storage never holds a million activity objects at once.
+        """
+        for batch in batches:
+            for activity in batch:
+                self.upsert(activity)
+            self._flush(register=False)
+        self.rebuild()
+
     def remove(self, declaration_id: str) -> None:
         slot = self._ids.pop(declaration_id, None)
         if slot is None:
             return
         self._pending.pop(declaration_id, None)
         self._kill(slot)
-        self._acts[slot] = None
+        if slot in self._activities:
+            self._activities.remove(slot)
 
-    def active(self) -> Iterable[Activity]:
+    def active(self) -> Iterator[Activity]:
+        """Every active declaration, rebuilt from the compact store."""
         self._flush()
-        return (a for a in self._acts if a is not None)
+        slots = self._activities.slots()
+        for start in range(0, len(slots), 4096):
+            yield from self._activities.get_many(slots[start : start + 4096])
+
+    def activity(self, slot: int) -> Activity:
+        return self._activities.get(slot)
 
     def _kill(self, slot: int) -> None:
-        first, count = self._first[slot], self._count[slot]
+        first, count = int(self._first[slot]), int(self._count[slot])
         if count:
             self._alive[first : first + count] = False
             prefilter.kill(self._hot, first, first + count)
             self._dead += count
             self._count[slot] = 0
-
-    def _code(self, table: dict[str | None, int] | dict[str, int], key: str | None) -> int:
-        code = table.get(key)  # type: ignore[arg-type]
-        if code is None:
-            code = len(table)
-            table[key] = code  # type: ignore[index]
-        return code
 
     def _flush(self, register: bool = True) -> None:
         """Cut the pending activities into elements and register them (delta or rebuild).
@@ -151,17 +174,13 @@ class IndexedEngine:
         batch = list(self._pending.values())
         self._pending = {}
         slots = np.array([self._ids[a.declaration_id] for a in batch], dtype=np.int64)
-        party = np.array([self._code(self._parties, a.party_id) for a in batch], dtype=np.int64)
+        self._activities.put_many(slots, batch)
+        party = self._activities.columns().party[slots].astype(np.int64)
         elems, counts = of_activities(batch, party, slots)
+        del batch
         at = self._append(elems)
-        firsts = at + np.concatenate([[0], np.cumsum(counts)[:-1]])
-        for a, slot, first, count in zip(
-            batch, slots.tolist(), firsts.tolist(), counts.tolist(), strict=True
-        ):
-            self._acts[slot] = a
-            self._first[slot] = first
-            self._count[slot] = count
-            self._slot_cat[slot] = self._code(self._categories, a.category)
+        self._first[slots] = at + np.cumsum(counts) - counts
+        self._count[slots] = counts
         if not register:
             return
         limit = max(self.delta_min, self._main_rows // 8)
@@ -214,7 +233,7 @@ class IndexedEngine:
         new_index[keep] = np.arange(len(keep))
         live = store.take(keep)
         hot = self._hot[keep]
-        self._store = live.empty_like(max(1024, len(live) + len(live) // 4))
+        self._store = live.empty_like(max(1024, len(live) + len(live) // SPARE))
         self._store.put(0, live)
         self._hot = np.empty((len(self._store), 8), dtype=np.int32)
         self._hot[: len(live)] = hot
@@ -222,15 +241,20 @@ class IndexedEngine:
         self._alive[: len(live)] = True
         self._size = len(live)
         self._dead = 0
-        for slot, act in enumerate(self._acts):
-            if act is not None and self._count[slot]:
-                self._first[slot] = int(new_index[self._first[slot]])
+        held = np.flatnonzero(self._count[: self._slots] > 0)
+        self._first[held] = new_index[self._first[held]]
+        if self._activities.dead_fraction() > 0.25:
+            self._activities.compact()
         keys, rows = self._register_keys(live)
         order = np.argsort(keys, kind="stable")
-        self._keys, self._rows = keys[order], rows[order].astype(np.int32)
+        self._rows = rows[order].astype(np.int32)
+        self._keys, starts = np.unique(keys[order], return_index=True)
+        self._offsets = np.append(starts, len(keys)).astype(np.int64)
         self._main_rows = len(live)
         self._delta = {}
         self._delta_rows = 0
+        del live, keys, rows, order, hot, new_index, keep
+        _return_freed_memory()
 
     # --- keys -------------------------------------------------------------------------------
 
@@ -320,7 +344,7 @@ class IndexedEngine:
     # --- queries ----------------------------------------------------------------------------
 
     def _query_elements(self, activity: Activity) -> Elements:
-        party = self._parties.get(activity.party_id, -1)
+        party = self._activities.party_code(activity.party_id)
         slot = self._ids.get(activity.declaration_id, -1)
         elems, _ = of_activities(
             [activity], np.array([party], dtype=np.int64), np.array([slot], dtype=np.int64)
@@ -345,8 +369,9 @@ class IndexedEngine:
         margin = (largest + q.buf + q.slack + 2.0) * EXPAND_SLACK
         keys, owner, huge = self._query_keys(q, margin)
         lo, hi = self._ranges(keys)
-        if len(self._marks) < len(self._store):
-            self._marks = np.full(len(self._store), -1, dtype=np.int64)
+        if len(self._marks) < len(self._store) or self._stamp + len(q) > MAX_STAMP:
+            self._marks = np.full(len(self._store), -1, dtype=np.int32)
+            self._stamp = 0
         stamp = self._stamp
         self._stamp += len(q) + 1
         qc, sc = compiled.columns(q), compiled.columns(self._store)
@@ -392,19 +417,18 @@ class IndexedEngine:
         return qi, rows, dist, err
 
     def _ranges(self, keys: IntArray) -> tuple[IntArray, IntArray]:
-        """Where each key's rows lie in the sorted grid. Searching with sorted needles is
-        several times faster on a large grid (each search starts near the last), so the keys
-        are sorted for the search and the answers put back in the query's order."""
-        if len(keys) < 256:
-            return (
-                np.searchsorted(self._keys, keys, side="left"),
-                np.searchsorted(self._keys, keys, side="right"),
-            )
-        order = np.argsort(keys)
-        ordered = keys[order]
-        lo, hi = np.empty_like(keys), np.empty_like(keys)
-        lo[order] = np.searchsorted(self._keys, ordered, side="left")
-        hi[order] = np.searchsorted(self._keys, ordered, side="right")
+        """Where each key's rows lie in the sorted grid (empty ranges for absent keys).
+
+        The grid is compressed (CSR): each distinct key once, with the offset of its rows,
+        which at a million declarations is a hundred thousand keys instead of ten million.
+        """
+        if not len(self._keys):
+            empty = np.zeros(len(keys), dtype=np.int64)
+            return empty, empty
+        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        found = self._keys[at] == keys
+        lo = np.where(found, self._offsets[at], 0)
+        hi = np.where(found, self._offsets[at + 1], 0)
         return lo, hi
 
     def _explicit(
@@ -436,9 +460,7 @@ class IndexedEngine:
         """Same findings as :meth:`ScanEngine.check`, from find_encounter on the survivors."""
         slots = self._candidate_slots(activity, rules)
         findings = []
-        for slot in slots:
-            other = self._acts[slot]
-            assert other is not None
+        for other in self._activities.get_many(slots):
             rule = rules.between(
                 activity.party_id, other.party_id, activity.category, other.category
             )
@@ -458,6 +480,27 @@ class IndexedEngine:
         _, rows, _, _ = self.scan(q, rules)
         return [int(s) for s in np.unique(self._store.decl[rows])]
 
+    def _rules_against(self, activity: Activity, rules: SeparationRules, slots: CodeArray) -> Array:
+        """The rule between ``activity`` and each slot's declaration, asking
+        :class:`SeparationRules` once per distinct (party, category) rather than per slot."""
+        columns = self._activities.columns()
+        categories = self._activities.category_names
+        parties = self._activities.party_names
+        width = len(categories)
+        combo = columns.party[slots].astype(np.int64) * width + columns.category[slots]
+        unique, inverse = np.unique(combo, return_inverse=True)
+        values = np.array(
+            [
+                rules.between(
+                    activity.party_id, parties[c // width], activity.category, categories[c % width]
+                )
+                for c in unique.tolist()
+            ],
+            dtype=np.float64,
+        )
+        chosen: Array = values[inverse]
+        return chosen
+
     def conflicting(self, activity: Activity, rules: SeparationRules) -> list[str]:
         """The ids of the declarations ``activity`` conflicts with, without the encounters.
 
@@ -475,59 +518,66 @@ class IndexedEngine:
             return []
         store = self._store
         slots = store.decl[rows]
-        unique, inverse = np.unique(slots, return_inverse=True)
-        others = [self._acts[x] for x in unique.tolist()]
-        rule = np.array(
-            [
-                rules.between(activity.party_id, o.party_id, activity.category, o.category)
-                for o in others
-                if o is not None
-            ]
-        )
-        separation = rule[inverse] + activity.buffer_m + store.buf[rows]
+        separation = self._rules_against(activity, rules, slots) + activity.buffer_m
+        separation += store.buf[rows]
         dist, err = compiled.evaluate(compiled.columns(q), qi, compiled.columns(store), rows, True)
         ok = np.isfinite(dist)
         exact = q.exact[qi] & store.exact[rows]
+        geodesic = exact.copy()  # pairs refine can measure: segments and points only
         lower = low_d - low_e
         boxed = np.flatnonzero(q.seg[qi] & ~store.exact[rows])  # a route against a polygon
         if len(boxed):
             a, b = q.take(qi[boxed]), store.take(rows[boxed])
-            cache: dict[int, BaseGeometry] = {}
+            cache: dict[int, Any] = {}
             parts = [self._part(int(r), cache) for r in rows[boxed].tolist()]
             d, wide, e = polygon_distance(a, b, parts)
             lower[boxed] = wide - e
             dist[boxed], err[boxed] = d, e
             ok[boxed] = np.isfinite(d)
             exact[boxed] = True
+        columns = self._activities.columns()
+        west, south, east, north = shapely.bounds(activity.geometry).tolist()
         factor = certain_factor(
-            [activity.geometry] * len(unique), [o.geometry for o in others if o is not None]
-        )[inverse]
+            np.minimum(columns.west[slots], west),
+            np.minimum(columns.south[slots], south),
+            np.maximum(columns.east[slots], east),
+            np.maximum(columns.north[slots], north),
+        )
         certain = ok & exact & ((dist + err) * factor + 0.1 < separation)
-        sure = set(np.unique(slots[certain]).tolist())
-        maybe = set(np.unique(slots[lower < separation]).tolist())
-        found: list[str] = []
-        self.last_uncertain = 0
-        for slot in sorted(maybe):
-            other = self._acts[slot]
-            assert other is not None
-            if slot not in sure:
-                self.last_uncertain += 1
-                rule_m = rules.between(
-                    activity.party_id, other.party_id, activity.category, other.category
-                )
-                if find_encounter(activity, other, rule_m) is None:
-                    continue
-            found.append(other.declaration_id)
-        return sorted(found)
+        maybe = lower < separation
+        settle_band(
+            compiled.columns(q),
+            qi,
+            compiled.columns(store),
+            rows,
+            separation,
+            factor,
+            geodesic,
+            maybe,
+            certain,
+        )
+        sure = np.unique(slots[certain])
+        unsure = np.setdiff1d(np.unique(slots[maybe]), sure)
+        found = sure.tolist()
+        self.last_uncertain = len(unsure)
+        for slot, other in zip(unsure.tolist(), self._activities.get_many(unsure), strict=True):
+            rule_m = rules.between(
+                activity.party_id, other.party_id, activity.category, other.category
+            )
+            if find_encounter(activity, other, rule_m) is not None:
+                found.append(slot)
+        ids = self._activities.ids
+        return sorted(str(ids[slot]) for slot in found)
 
-    def _part(self, row: int, cache: dict[int, BaseGeometry]) -> BaseGeometry:
+    def _part(self, row: int, cache: dict[int, Any]) -> BaseGeometry:
         """The polygon part (or point) a place element stands for."""
         assert self._store is not None
         slot = int(self._store.decl[row])
         parts = cache.get(slot)
         if parts is None:
-            parts = cache[slot] = shapely.get_parts(self._slot_geometry(slot))
-        return parts[row - self._first[slot]]
+            parts = cache[slot] = shapely.get_parts(self._activities.geometry(slot))
+        part: BaseGeometry = parts[row - int(self._first[slot])]
+        return part
 
     def all_pairs(
         self,
@@ -550,28 +600,48 @@ class IndexedEngine:
         assert self._store is not None
         return self._store, self._alive, self._size
 
-    def _slot_activity(self, slot: int) -> Activity | None:
-        return self._acts[slot]
+    def _slot_activities(self, slots: IntArray) -> list[Activity]:
+        return self._activities.get_many(slots)
 
-    def _slot_geometry(self, slot: int) -> BaseGeometry:
-        act = self._acts[slot]
-        assert act is not None
-        return act.geometry
+    def _slot_ids(self) -> list[str | None]:
+        return self._activities.ids
 
     def _slot_codes(self) -> tuple[IntArray, IntArray]:
-        party = np.array(
-            [-1 if a is None else self._parties[a.party_id] for a in self._acts], dtype=np.int64
-        )
-        return party, np.array(self._slot_cat, dtype=np.int64)
+        columns = self._activities.columns()
+        return columns.party.astype(np.int64), columns.category.astype(np.int64)
+
+    def _slot_boxes(self) -> tuple[Array, Array, Array, Array]:
+        columns = self._activities.columns()
+        return columns.west, columns.south, columns.east, columns.north
 
     def _category_names(self) -> list[str | None]:
-        names: list[str | None] = [None] * len(self._categories)
-        for name, code in self._categories.items():
-            names[code] = name
-        return names
+        return self._activities.category_names
 
     def _party_names(self) -> list[str]:
-        names = [""] * len(self._parties)
-        for name, code in self._parties.items():
-            names[code] = name
-        return names
+        return self._activities.party_names
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap pages a rebuild freed back to the operating system.
+
+    A rebuild allocates and frees hundreds of megabytes of temporary arrays at 10⁶
+    declarations. glibc raises its mmap threshold after large frees, so later temporaries
+    land on the heap, and freed heap pages stay resident: measured, 130 MB of 350 at 2 × 10⁵.
+    ``malloc_trim`` releases them. Elsewhere than glibc this does nothing.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None or "libc.so" not in name:
+        return None
+    try:
+        library = ctypes.CDLL(name)
+        library.malloc_trim  # noqa: B018 - raises AttributeError where there is none
+    except (OSError, AttributeError):
+        return None
+    return library

@@ -10,13 +10,14 @@ pair certain needs.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.core import compiled, prefilter
+from deconflict.core import compiled, prefilter, refine
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.elements import Elements, IntArray
 from deconflict.core.kernels import (
@@ -41,24 +42,47 @@ error for declarations up to 1,000 km across, with room to spare) plus a metre, 
 :func:`certain_factor` gives the tighter factor for the pair's actual extent."""
 
 
-def certain_factor(a: list[BaseGeometry], b: list[BaseGeometry]) -> Array:
+def certain_factor(west: Array, south: Array, east: Array, north: Array) -> Array:
     """1 + 3 δ per pair, δ = (r/R)²/6 the stretch of find_encounter's azimuthal equidistant
-    projection at r, half the diagonal of the pair's combined bounds (plus 1 %).
+    projection at r, half the diagonal of the pair's combined lon/lat box (plus 1 %).
 
     find_encounter's projected minimum is at most the true one stretched by δ, and its
     geodesic distance at that minimum at most stretched by δ again, so a pair whose true
     minimum is below S / (1 + 3δ) is certainly a conflict to it too.
     """
-    box_a, box_b = (
-        shapely.bounds(np.array(a, dtype=object)),
-        shapely.bounds(np.array(b, dtype=object)),
-    )
-    west, south = np.minimum(box_a[:, 0], box_b[:, 0]), np.minimum(box_a[:, 1], box_b[:, 1])
-    east, north = np.maximum(box_a[:, 2], box_b[:, 2]), np.maximum(box_a[:, 3], box_b[:, 3])
     per_east, per_north = metres_per_degree((south + north) / 2.0)
     r = 0.5 * np.hypot((east - west) * per_east, (north - south) * per_north) * 1.01 + 1000.0
     factor: Array = 1.0 + 3.0 * (r / 6_356_000.0) ** 2 / 6.0
     return factor
+
+
+def settle_band(
+    a: tuple[Array, ...],
+    ai: IntArray,
+    b: tuple[Array, ...],
+    bi: IntArray,
+    separation: Array,
+    factor: Array,
+    exact: Mask,
+    maybe: Mask,
+    certain: Mask,
+) -> None:
+    """Re-measure the pairs whose tangent-plane bounds straddle S, in place.
+
+    The tangent plane's error is metres for long segments, so at 10⁵ routes thousands of
+    pairs fall inside it and each would cost a find_encounter (milliseconds).
+    :func:`deconflict.core.refine.evaluate` measures the same pairs in geocentric
+    coordinates with errors of millimetres: most of the band becomes certain or is dropped,
+    and only what is still within millimetres of S is left for find_encounter.
+    """
+    band = np.flatnonzero(maybe & ~certain & exact)
+    if not len(band):
+        return
+    sep, fac = separation[band], factor[band]
+    dist, err = refine.evaluate(a, ai[band], b, bi[band], True)
+    certain[band] = np.isfinite(dist) & ((dist + err) * fac + 0.1 < sep)
+    dist, err = refine.evaluate(a, ai[band], b, bi[band], False)
+    maybe[band] = dist - err < sep
 
 
 def pair_bounds(
@@ -202,6 +226,24 @@ def polygon_distance(
     return dist[:n], dist[n:], err
 
 
+JOIN_CHUNK = 1 << 20
+"""Grid entries joined per batch: their gathered records (≈ 90 MB) stay well under the
+engine's own memory."""
+
+
+def _group_chunks(keys: IntArray, size: int) -> list[tuple[int, int]]:
+    """[start, stop) batches of about ``size`` sorted keys that never split a group."""
+    bounds = [0]
+    while bounds[-1] < len(keys):
+        stop = min(bounds[-1] + size, len(keys))
+        if stop < len(keys):
+            stop = int(np.searchsorted(keys, keys[stop], side="left"))
+            if stop <= bounds[-1]:
+                stop = int(np.searchsorted(keys, keys[bounds[-1]], side="right"))
+        bounds.append(stop)
+    return list(itertools.pairwise(bounds))
+
+
 def self_join(
     engine: IndexedEngine,
     rules: SeparationRules,
@@ -223,24 +265,37 @@ def self_join(
     cell, bucket = engine.join_grid
     grid = IndexedEngine(cell_deg=cell, bucket_s=bucket)  # only its key arithmetic is used
     keys, rows, corner, timeless = grid._half_grid(live, half)
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
+    keys, rows = keys[order], rows[order]
+    del order
     cx0, cy0, b0 = corner
+    corners = np.column_stack([cx0, cy0, b0])
     near = prefilter.records(
         live, (rules.largest_m + live.buf + live.slack + 2.0) * EXPAND_SLACK, TIME_SLACK_S
     )
-    i, j, _, _ = compiled.group_join(
-        keys[order],
-        rows[order],
-        cx0,
-        cy0,
-        b0,
-        compiled.columns(live),
-        engine._hot[:size],
-        near,
-        rules.largest_m,
-        grid._nx,
-        grid._ny,
-    )
+    hot = engine._hot[:size]
+    columns = compiled.columns(live)
+    found_i: list[IntArray] = []
+    found_j: list[IntArray] = []
+    for start, stop in _group_chunks(keys, JOIN_CHUNK):
+        # Gathered in key order, each group's records are contiguous: the pair tests then
+        # run from cache instead of chasing rows across the whole store.
+        part = rows[start:stop]
+        ci, cj, _, _ = compiled.group_join(
+            keys[start:stop],
+            part,
+            np.take(hot, part, axis=0),
+            np.take(near, part, axis=0),
+            np.take(corners, part, axis=0),
+            columns,
+            rules.largest_m,
+            grid._nx,
+            grid._ny,
+        )
+        found_i.append(ci)
+        found_j.append(cj)
+    empty = np.zeros(0, dtype=np.int64)
+    i, j = np.concatenate([empty, *found_i]), np.concatenate([empty, *found_j])
     found_a, found_b, found_rows = [store.decl[i]], [store.decl[j]], [(i, j)]
     for start in range(0, len(timeless), chunk):
         # Open-ended and long-lived elements live in the timeless layer, which shares no key
@@ -257,7 +312,8 @@ def self_join(
     del alive
     if not found_a:
         return set()
-    sa, sb = np.concatenate(found_a), np.concatenate(found_b)
+    sa = np.concatenate(found_a).astype(np.int64)
+    sb = np.concatenate(found_b).astype(np.int64)
     arow = np.concatenate([r[0] for r in found_rows])
     brow = np.concatenate([r[1] for r in found_rows])
     swap = sa > sb
@@ -270,37 +326,38 @@ def self_join(
     maybe = dist - err < separation
     dist_s, err_s = compiled.evaluate(cols, arow, cols, brow, True)
     ok_s = np.isfinite(dist_s)
-    slots = len(engine._acts)
-    candidates = np.flatnonzero(maybe & ok_s & a.exact & b.exact)
-    factor = np.full(len(sa), CERTAIN_FACTOR)
-    if len(candidates):
-        geoms_a = [engine._slot_geometry(x) for x in sa[candidates].tolist()]
-        geoms_b = [engine._slot_geometry(y) for y in sb[candidates].tolist()]
-        factor[candidates] = certain_factor(geoms_a, geoms_b)
-    certain = maybe & ok_s & a.exact & b.exact & ((dist_s + err_s) * factor + 0.1 < separation)
+    west, south, east, north = engine._slot_boxes()
+    factor = certain_factor(
+        np.minimum(west[sa], west[sb]),
+        np.minimum(south[sa], south[sb]),
+        np.maximum(east[sa], east[sb]),
+        np.maximum(north[sa], north[sb]),
+    )
+    exact = a.exact & b.exact
+    certain = maybe & ok_s & exact & ((dist_s + err_s) * factor + 0.1 < separation)
+    settle_band(cols, arow, cols, brow, separation, factor, exact, maybe, certain)
+    slots = engine._slots
     codes = sa * slots + sb
     sure = np.unique(codes[certain])
     unsure = np.setdiff1d(np.unique(codes[maybe]), sure)
     engine.last_uncertain = len(unsure)
+    ids = engine._slot_ids()
     pairs: set[tuple[str, str]] = set()
     for code in sure.tolist():
-        pairs.add(_ids(engine, code // slots, code % slots))
-    for code in unsure.tolist():
-        x, y = engine._slot_activity(code // slots), engine._slot_activity(code % slots)
-        assert x is not None
-        assert y is not None
+        pairs.add(_ordered(ids[code // slots], ids[code % slots]))
+    xs = engine._slot_activities(unsure // slots)
+    ys = engine._slot_activities(unsure % slots)
+    for x, y in zip(xs, ys, strict=True):
         rule = rules.between(x.party_id, y.party_id, x.category, y.category)
         if find_encounter(x, y, rule) is not None:
-            pairs.add(_ids(engine, code // slots, code % slots))
+            pairs.add(_ordered(x.declaration_id, y.declaration_id))
     return pairs
 
 
-def _ids(engine: IndexedEngine, x: int, y: int) -> tuple[str, str]:
-    a, b = engine._slot_activity(x), engine._slot_activity(y)
-    assert a is not None
-    assert b is not None
-    low, high = sorted((a.declaration_id, b.declaration_id))
-    return (low, high)
+def _ordered(x: str | None, y: str | None) -> tuple[str, str]:
+    assert x is not None
+    assert y is not None
+    return (x, y) if x < y else (y, x)
 
 
 def _separations(
