@@ -34,14 +34,14 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.core import compiled, prefilter
+from deconflict.core import compiled, prefilter, refine
 from deconflict.core.activity_store import ActivityStore
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.declarations import Activity
 from deconflict.core.elements import CodeArray, Elements, IntArray, of_activities
 from deconflict.core.engine import Finding
 from deconflict.core.kernels import TIME_SLACK_S, Array, Mask
-from deconflict.core.narrow import certain_factor, polygon_distance, settle_band
+from deconflict.core.narrow import certain_factor, polygon_distance, polygon_parts, settle_band
 from deconflict.core.parties import SeparationRules
 
 SPARE = 16
@@ -527,13 +527,8 @@ class IndexedEngine:
         lower = low_d - low_e
         boxed = np.flatnonzero(q.seg[qi] & ~store.exact[rows])  # a route against a polygon
         if len(boxed):
-            a, b = q.take(qi[boxed]), store.take(rows[boxed])
-            cache: dict[int, Any] = {}
-            parts = [self._part(int(r), cache) for r in rows[boxed].tolist()]
-            d, wide, e = polygon_distance(a, b, parts)
-            lower[boxed] = wide - e
-            dist[boxed], err[boxed] = d, e
-            ok[boxed] = np.isfinite(d)
+            self._measure_polygons(q, qi, rows, boxed, dist, err, lower)
+            ok[boxed] = np.isfinite(dist[boxed])
             exact[boxed] = True
         columns = self._activities.columns()
         west, south, east, north = shapely.bounds(activity.geometry).tolist()
@@ -568,6 +563,55 @@ class IndexedEngine:
                 found.append(slot)
         ids = self._activities.ids
         return sorted(str(ids[slot]) for slot in found)
+
+    def _measure_polygons(
+        self,
+        q: Elements,
+        qi: IntArray,
+        rows: IntArray,
+        boxed: IntArray,
+        dist: Array,
+        err: Array,
+        lower: Array,
+    ) -> None:
+        """Route segments against the real polygon parts, not their boxes, in place.
+
+        A box is a loose stand-in for a polygon (a route passing a diagonal field comes near
+        its box long before the field). Parts whose edges are all short enough to be single
+        geodesic pieces to find_encounter are measured by the compiled geocentric kernel
+        (:func:`deconflict.core.refine.segment_polygon_many`, millimetre errors); the rare
+        part with longer edges by shapely in a tangent plane (:func:`polygon_distance`).
+        """
+        assert self._store is not None
+        store = self._store
+        pair_rows = rows[boxed]
+        slots = store.decl[pair_rows].astype(np.int64)
+        parts = pair_rows - self._first[slots]
+        view = self._activities.rings()
+        part_rings, ring_starts, short = polygon_parts(
+            view.coord_start, view.part_start, view.struct, view.xs, view.ys, slots, parts
+        )
+        fine = np.flatnonzero(short)
+        if len(fine):
+            order, index = fine, 2 * fine
+            qc, sc = compiled.columns(q), compiled.columns(store)
+            for strict in (True, False):
+                d, e = refine.segment_polygon_many(
+                    qc, qi[boxed[order]], sc, pair_rows[order], index, part_rings,
+                    ring_starts, view.xs, view.ys, strict,
+                )  # fmt: skip
+                if strict:
+                    dist[boxed[order]], err[boxed[order]] = d, e
+                else:
+                    lower[boxed[order]] = d - e
+        coarse = np.flatnonzero(~short)
+        if len(coarse):
+            cache: dict[int, Any] = {}
+            shapes = [self._part(int(r), cache) for r in pair_rows[coarse].tolist()]
+            a, b = q.take(qi[boxed[coarse]]), store.take(pair_rows[coarse])
+            d, wide, e = polygon_distance(a, b, shapes)
+            lower[boxed[coarse]] = wide - e
+            dist[boxed[coarse]], err[boxed[coarse]] = d, e
 
     def _part(self, row: int, cache: dict[int, Any]) -> BaseGeometry:
         """The polygon part (or point) a place element stands for."""

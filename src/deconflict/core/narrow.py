@@ -11,15 +11,17 @@ pair certain needs.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
+from numba import njit
 from shapely.geometry.base import BaseGeometry
 
 from deconflict.core import compiled, prefilter, refine
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.elements import Elements, IntArray
+from deconflict.core.flat_shapes import ring_offsets
 from deconflict.core.kernels import (
     TIME_SLACK_S,
     Array,
@@ -180,6 +182,40 @@ def pair_bounds(
     ok &= np.isfinite(dist)
     finite = np.where(ok, dist, 0.0)
     return dist, error_bound(finite, lats, a.slack, b.slack), ok
+
+
+SHORT_EDGE_DEG = 0.05
+"""find_encounter cuts polygon edges at this length and treats each piece as a geodesic; a
+part whose edges are all shorter is, to it, a polygon of geodesic edges, which is what
+:func:`deconflict.core.refine.segment_polygon_many` measures."""
+
+_walk_rings = njit(cache=True)(ring_offsets)
+
+
+@njit(cache=True)
+def polygon_parts(
+    coord_start: Any, part_start: Any, struct: Any, xs: Any, ys: Any, slots: Any, parts: Any
+) -> tuple[Any, Any, Any]:
+    """Ring tables for :func:`deconflict.core.refine.segment_polygon_many`: pair k's part is
+    ``part_rings[2k]`` to ``part_rings[2k + 1]`` (ring r: vertices ``rings[r]`` to
+    ``rings[r + 1]`` of the store's flat arrays), and whether all its edges are short."""
+    part_rings = np.empty(2 * len(slots), dtype=np.int64)
+    short = np.ones(len(slots), dtype=np.bool_)
+    total = 0
+    for k in range(len(slots)):
+        total += len(_walk_rings(coord_start, part_start, struct, slots[k], parts[k]))
+    rings = np.empty(total, dtype=np.int64)
+    at = 0
+    for k in range(len(slots)):
+        offsets = _walk_rings(coord_start, part_start, struct, slots[k], parts[k])
+        part_rings[2 * k] = at
+        part_rings[2 * k + 1] = at + len(offsets) - 1
+        rings[at : at + len(offsets)] = offsets
+        at += len(offsets)
+        for v in range(offsets[0], offsets[-1] - 1):
+            if max(abs(xs[v + 1] - xs[v]), abs(ys[v + 1] - ys[v])) >= SHORT_EDGE_DEG:
+                short[k] = False
+    return part_rings, rings, short
 
 
 def polygon_distance(
