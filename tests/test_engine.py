@@ -345,3 +345,63 @@ def test_compiled_kernels_match_the_numpy_definition(seed: int, strict: bool) ->
     assert np.array_equal(np.isfinite(dist), ok)
     assert np.allclose(dist[ok], ref_dist[ok], rtol=1e-9, atol=1e-6)
     assert np.allclose(err[ok], ref_err[ok], rtol=1e-9, atol=1e-6)
+
+
+# --- the paths a large scene takes: batched self-join, bulk load, the band near S -----------
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), chunk=st.sampled_from([1, 7, 64]))
+def test_all_pairs_in_small_join_batches(seed: int, chunk: int) -> None:
+    """The self-join gathers grid entries in batches that must never split a key's group."""
+    from deconflict.core import narrow
+
+    rng = np.random.default_rng(seed)
+    rules = rules_for(rng)
+    scan, fast = ScanEngine(), IndexedEngine(cell_deg=0.02, delta_min=16)
+    for k in range(60):
+        activity = random_activity(rng, f"d{k}", 1, 0.1)
+        scan.upsert(activity)
+        fast.upsert(activity)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(narrow, "JOIN_CHUNK", chunk)
+        assert fast.all_pairs(rules) == scan_pairs(scan, rules)
+
+
+def test_bulk_load_in_batches_answers_like_upserts(rules: SeparationRules) -> None:
+    rng = np.random.default_rng(11)
+    scene = [random_activity(rng, f"d{k}", 1, 0.1) for k in range(200)]
+    loaded, upserted = IndexedEngine(), IndexedEngine()
+    loaded.load(scene[k : k + 30] for k in range(0, len(scene), 30))
+    upserted.upsert_many(scene)
+    assert sorted(a.declaration_id for a in loaded.active()) == [
+        a.declaration_id for a in sorted(scene, key=lambda a: a.declaration_id)
+    ]
+    assert loaded.all_pairs(rules) == upserted.all_pairs(rules)
+    for probe in scene[:20]:
+        assert loaded.conflicting(probe, rules) == upserted.conflicting(probe, rules)
+
+
+def parallel_route(ident: str, party: str, offset_m: float, length_deg: float) -> Activity:
+    """An east-bound route ``offset_m`` north of LAT, long legs (large tangent-plane error)."""
+    lat = LAT + offset_m / 110_950.0
+    t = np.array([T0, T0 + 1200.0, T0 + 2400.0])
+    line = LineString([(LON - length_deg, lat), (LON, lat), (LON + length_deg, lat)])
+    return Activity(ident, 1, party, Kind.movement, line, T0, T0 + 2400.0, t, 0.0, 0.0, None, None)
+
+
+@pytest.mark.parametrize("gap_m", [-2.0, -0.3, -0.02, 0.02, 0.3, 2.0])
+def test_pairs_within_centimetres_of_the_separation(gap_m: float) -> None:
+    """Two routes with 8 km legs run side by side at S + gap: inside the tangent plane's
+    metres of error, so the geocentric refinement (or find_encounter) decides, and must
+    decide as find_encounter does."""
+    rules = SeparationRules(default_m=500.0)
+    scan, fast = ScanEngine(), IndexedEngine()
+    a = parallel_route("a", "alpha", 0.0, 0.09)
+    b = parallel_route("b", "bravo", 500.0 + gap_m, 0.09)
+    for x in (a, b):
+        scan.upsert(x)
+        fast.upsert(x)
+    expected = scan_pairs(scan, rules)
+    assert fast.all_pairs(rules) == expected
+    assert fast.conflicting(a, rules) == (["b"] if expected else [])
