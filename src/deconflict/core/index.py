@@ -62,7 +62,7 @@ class IndexedEngine:
         long_buckets: int = 12,
         max_query_keys: int = 20_000,
         delta_min: int = 4096,
-        join_grid: tuple[float, float] = (0.02, 900.0),
+        join_grid: tuple[float, float] = (0.05, 3600.0),
     ) -> None:
         self.cell_deg = cell_deg
         self.join_grid = join_grid
