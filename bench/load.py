@@ -1,12 +1,17 @@
 """W4 (DESIGN §7): the API under load, against a real ``deconflict serve`` process.
 
-Declare-and-check at 32 concurrent clients: each client is a thread with its own
-``httpx.Client`` (one keep-alive connection) that POSTs small movements to
-``/v1/declarations`` one after another; the server checks each against everything declared
+Declare-and-check at 32 concurrent clients: each client is one keep-alive connection that
+POSTs small movements to ``/v1/declarations`` one after another (all 32 driven from one
+thread, :mod:`bench.wire`); the server checks each against everything declared
 so far and answers with the advisories it raised. Reported: declarations per second over the
 whole run (first request sent to last answer received), p50 and p99 latency of one request
 as a client sees it, and errors (any non-2xx or transport failure; there must be none).
 Then a read of one declaration (``GET /v1/declarations/{id}``) at concurrency 1.
+
+Also reported: the CPU time the server process used per declaration and per read (from
+``/proc``), and the load generator's own CPU per declaration. On a machine shared with other
+work the wall-clock figures swing with the load average; CPU per request swings much less,
+so it is the figure to compare between runs, and it says what the 2 cores could sustain.
 
 Both on SQLite (a file in a temporary directory) and on PostgreSQL (a fresh schema, dropped
 afterwards). The load generator runs on the same machine as the server, so the two compete
@@ -18,19 +23,18 @@ for its cores: the figures are what this machine sustains end to end, not the se
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
 import random
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -38,6 +42,7 @@ from rich.table import Table
 from bench import postgis, scenes
 from bench.report import load as load_average
 from bench.serving import ServerProcess, deploy, fresh_database
+from bench.wire import Connection, WireError
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLIENTS = 32
@@ -83,6 +88,10 @@ class Result:
     advisories: int = 0
     reads: list[float] = field(default_factory=list)
     read_errors: int = 0
+    server_cpu_s: float = math.nan
+    """Server CPU (user + system) over the declarations, and over the reads."""
+    server_read_cpu_s: float = math.nan
+    client_cpu_s: float = math.nan
     skipped: str | None = None
 
     @property
@@ -110,7 +119,21 @@ class Result:
             "read_errors": self.read_errors,
             "read_p50_s": self.percentile(50, self.reads),
             "read_p99_s": self.percentile(99, self.reads),
+            "server_cpu_per_declaration_s": self.server_cpu_s / self.ok if self.ok else math.nan,
+            "client_cpu_per_declaration_s": self.client_cpu_s / self.ok if self.ok else math.nan,
+            "server_cpu_per_read_s": (
+                self.server_read_cpu_s / len(self.reads) if self.reads else math.nan
+            ),
         }
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _iso(moment: datetime) -> str:
@@ -170,87 +193,89 @@ def movement(rng: random.Random, label: str, now: datetime) -> dict[str, Any]:
 
 
 class Clients:
-    """``clients`` threads, each declaring its own prepared bodies as fast as answers come."""
+    """``clients`` connections, each declaring its own prepared bodies as fast as answers come.
+
+    All driven from one thread by :mod:`bench.wire` (see there for why not 32 threads)."""
 
     def __init__(self, url: str, tokens: list[str], bodies: list[list[bytes]], deadline_s: float):
         self.url = url
         self.tokens = tokens
         self.bodies = bodies
         self.deadline_s = deadline_s
-        self.start = threading.Barrier(len(bodies) + 1)
         self.latencies: list[list[float]] = [[] for _ in bodies]
         self.errors: list[str] = []
         self.advisories = 0
         self.ids: list[str] = []
         self.sent = 0
-        self._lock = threading.Lock()
         self._t0 = 0.0
 
-    def worker(self, number: int) -> None:
-        headers = {
-            "Authorization": f"Bearer {self.tokens[number % len(self.tokens)]}",
-            "Content-Type": "application/json",
-        }
+    async def _client(self, number: int, connection: Connection) -> None:
         latencies = self.latencies[number]
-        advisories = sent = 0
-        ids: list[str] = []
-        errors: list[str] = []
-        with httpx.Client(base_url=self.url, timeout=30, headers=headers) as client:
-            self.start.wait()
-            for body in self.bodies[number]:
-                if time.perf_counter() - self._t0 > self.deadline_s:
-                    break
-                sent += 1
-                began = time.perf_counter()
-                try:
-                    answer = client.post("/v1/declarations", content=body)
-                except httpx.HTTPError as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                elapsed = time.perf_counter() - began
-                if answer.status_code != 201:
-                    errors.append(f"{answer.status_code} {answer.text[:200]}")
-                    continue
-                latencies.append(elapsed)
-                outcome = answer.json()
-                advisories += len(outcome["advisories"])
-                ids.append(outcome["declaration"]["id"])
-        with self._lock:
-            self.advisories += advisories
-            self.sent += sent
-            self.ids.extend(ids)
-            self.errors.extend(errors)
+        for body in self.bodies[number]:
+            if time.perf_counter() - self._t0 > self.deadline_s:
+                break
+            self.sent += 1
+            began = time.perf_counter()
+            try:
+                answer = await connection.request("POST", "/v1/declarations", body)
+            except WireError as exc:
+                self.errors.append(str(exc))
+                continue
+            elapsed = time.perf_counter() - began
+            if answer.status != 201:
+                self.errors.append(f"{answer.status} {answer.body[:200]!r}")
+                continue
+            latencies.append(elapsed)
+            outcome = json.loads(answer.body)
+            self.advisories += len(outcome["advisories"])
+            self.ids.append(outcome["declaration"]["id"])
+        connection.close()
+
+    async def _all(self) -> float:
+        connections = [
+            Connection(
+                self.url,
+                {
+                    "Authorization": f"Bearer {self.tokens[n % len(self.tokens)]}",
+                    "Content-Type": "application/json",
+                },
+            )
+            for n in range(len(self.bodies))
+        ]
+        await asyncio.gather(*(c.open() for c in connections))  # connected before the clock
+        self._t0 = time.perf_counter()
+        await asyncio.gather(*(self._client(n, c) for n, c in enumerate(connections)))
+        return time.perf_counter() - self._t0
 
     def run(self) -> float:
         """Runs every client to the end; the wall-clock seconds from release to the last answer."""
-        threads = [
-            threading.Thread(target=self.worker, args=(i,), daemon=True)
-            for i in range(len(self.bodies))
-        ]
-        for thread in threads:
-            thread.start()
-        self._t0 = time.perf_counter()
-        self.start.wait()
-        for thread in threads:
-            thread.join()
-        return time.perf_counter() - self._t0
+        return asyncio.run(self._all())
 
 
 def read_one(url: str, token: str, ids: list[str], count: int) -> tuple[list[float], int]:
     """``count`` reads of one declaration each, one after another; latencies and errors."""
-    latencies: list[float] = []
-    errors = 0
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
+
+    async def reads() -> tuple[list[float], int]:
+        latencies: list[float] = []
+        errors = 0
+        connection = Connection(url, {"Authorization": f"Bearer {token}"})
+        await connection.open()
         for i in range(count + 20):  # the first 20 warm the connection and caches up
             began = time.perf_counter()
-            answer = client.get(f"/v1/declarations/{ids[i % len(ids)]}")
+            try:
+                answer = await connection.request("GET", f"/v1/declarations/{ids[i % len(ids)]}")
+            except WireError:
+                errors += 1
+                continue
             elapsed = time.perf_counter() - began
-            if answer.status_code != 200:
+            if answer.status != 200:
                 errors += 1
             elif i >= 20:
                 latencies.append(elapsed)
-    return latencies, errors
+        connection.close()
+        return latencies, errors
+
+    return asyncio.run(reads())
 
 
 def run_backend(backend: str, options: Options, directory: Path) -> Result:
@@ -275,7 +300,10 @@ def run_backend(backend: str, options: Options, directory: Path) -> Result:
                 # A few declarations first: the server imports lazily and fills its caches.
                 Clients(server.url, tokens, warm, 120.0).run()
                 clients = Clients(server.url, tokens, bodies, options.deadline_s)
+                cpu_before, own_before = process_cpu_s(server.process.pid), time.process_time()
                 result.wall_s = clients.run()
+                result.server_cpu_s = process_cpu_s(server.process.pid) - cpu_before
+                result.client_cpu_s = time.process_time() - own_before
                 result.sent = clients.sent
                 result.latencies_s = [x for per in clients.latencies for x in per]
                 result.ok = len(result.latencies_s)
@@ -283,16 +311,20 @@ def run_backend(backend: str, options: Options, directory: Path) -> Result:
                 result.advisories = clients.advisories
                 if clients.ids:
                     owner = tokens[0]  # alpha's token reads every declaration (shared with all)
+                    cpu_before = process_cpu_s(server.process.pid)
                     result.reads, result.read_errors = read_one(
                         server.url, owner, clients.ids, options.reads
                     )
+                    result.server_read_cpu_s = process_cpu_s(server.process.pid) - cpu_before
             finally:
                 server.stop()
     return result
 
 
 def _ms(seconds: float) -> str:
-    return "–" if math.isnan(seconds) else f"{seconds * 1e3:,.1f} ms"
+    if math.isnan(seconds):
+        return "–"
+    return f"{seconds * 1e3:,.1f} ms" if seconds >= 0.01 else f"{seconds * 1e3:,.2f} ms"
 
 
 def _verdict(met: bool) -> str:
@@ -306,11 +338,11 @@ def show(console: Console, results: list[Result], options: Options) -> None:
     )
     for column in ("backend", "declarations", "errors", "wall", "declarations/s"):
         table.add_column(column, justify="right")
-    for column in ("p50", "p99", "advisories raised", "target"):
+    for column in ("p50", "p99", "advisories raised", "CPU/decl server, client", "target"):
         table.add_column(column, justify="right")
     for r in results:
         if r.skipped:
-            table.add_row(r.backend, f"[red]skipped: {r.skipped}[/]", *[""] * 7)
+            table.add_row(r.backend, f"[red]skipped: {r.skipped}[/]", *[""] * 8)
             continue
         met = (
             not r.errors
@@ -327,13 +359,14 @@ def show(console: Console, results: list[Result], options: Options) -> None:
             _ms(r.percentile(50)),
             _ms(r.percentile(99)),
             f"{r.advisories:,}",
+            f"{_ms(r.server_cpu_s / max(r.ok, 1))}, {_ms(r.client_cpu_s / max(r.ok, 1))}",
             _verdict(met),
         )
     console.print(table)
     reads = Table(
         title=f"W4, read one declaration, 1 client (p50 ≤ {TARGET_READ_P50_S * 1e3:.0f} ms)"
     )
-    for column in ("backend", "reads", "errors", "p50", "p99", "target"):
+    for column in ("backend", "reads", "errors", "p50", "p99", "server CPU/read", "target"):
         reads.add_column(column, justify="right")
     for r in results:
         if r.skipped:
@@ -345,6 +378,7 @@ def show(console: Console, results: list[Result], options: Options) -> None:
             str(r.read_errors),
             _ms(p50),
             _ms(r.percentile(99, r.reads)),
+            _ms(r.server_read_cpu_s / len(r.reads)) if r.reads else "–",
             _verdict(bool(r.reads) and not r.read_errors and p50 <= TARGET_READ_P50_S),
         )
     console.print(reads)

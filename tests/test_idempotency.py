@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from deconflict.storage import tables as t
 from tests.conftest import bearer
+from tests.gate import BatchGate
 from tests.world import World, site
 
 
@@ -80,39 +79,44 @@ def test_a_refused_write_stores_nothing_and_can_be_retried(world: World, api: Te
     assert keys == {"fix-and-retry", "amend-1"}
 
 
-class GatedLock:
-    """Stands in for the sequencer's lock: holds every writer until ``waiting`` have arrived,
-    so two submissions are certainly in flight at once (no sleeps)."""
-
-    def __init__(self, waiting: int) -> None:
-        self._inner = threading.Lock()
-        self._arrived = threading.Condition()
-        self._count = 0
-        self._waiting = waiting
-
-    def __enter__(self) -> None:
-        with self._arrived:
-            self._count += 1
-            self._arrived.notify_all()
-            assert self._arrived.wait_for(lambda: self._count >= self._waiting, timeout=30)
-        self._inner.acquire()
-
-    def __exit__(self, *_exc: Any) -> None:
-        self._inner.release()
-
-
 def test_a_concurrent_double_submit_writes_once(world: World, api: TestClient) -> None:
-    world.service.sequencer._lock = GatedLock(waiting=2)  # type: ignore[assignment]
+    """Both submissions pass the API's look-up before either is written, and the sequencer
+    takes them into one batch: the second finds the first's answer inside that batch."""
     headers = {**bearer(world.token("alpha")), "Idempotency-Key": "double"}
     body = site(41.0, 36.5)
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(
-            pool.map(lambda _: api.post("/v1/declarations", json=body, headers=headers), range(2))
-        )
+    with BatchGate(world.service.sequencer) as gate, ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(api.post, "/v1/declarations", json=body, headers=headers) for _ in range(2)
+        ]
+        gate.wait_for(2)
+        gate.release()
+        answers = [f.result() for f in futures]
     assert [a.status_code for a in answers] == [201, 201]
     assert answers[0].json() == answers[1].json()
     assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
     assert declarations_count(world) == 1
+
+
+def test_a_retry_in_a_later_batch_is_answered_from_the_first(world: World, api: TestClient) -> None:
+    """A retry queued behind a batch that holds the first submission and other writes."""
+    headers = {**bearer(world.token("alpha")), "Idempotency-Key": "later"}
+    body = site(41.0, 36.5)
+    others = [site(40.0 + i / 10, 36.0) for i in range(3)]
+    alpha = bearer(world.token("alpha"))
+    with BatchGate(world.service.sequencer) as gate, ThreadPoolExecutor(4) as pool:
+        first = pool.submit(api.post, "/v1/declarations", json=body, headers=headers)
+        rest = [pool.submit(api.post, "/v1/declarations", json=o, headers=alpha) for o in others]
+        gate.wait_for(4)
+        gate.release()
+        answers = [first.result(), *(f.result() for f in rest)]
+    assert [a.status_code for a in answers] == [201] * 4
+    events = world.service.event_count()
+    again = api.post("/v1/declarations", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == answers[0].json()
+    assert world.service.event_count() == events
+    assert declarations_count(world) == 4
 
 
 def test_an_invalid_key_is_refused(world: World, api: TestClient) -> None:

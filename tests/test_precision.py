@@ -32,6 +32,7 @@ from deconflict.core.precision import (
     coarsen,
     coarsen_point,
     coarsen_window,
+    coarsened_bounds,
     grid_for,
     lat_step,
     lon_step,
@@ -400,6 +401,40 @@ def test_a_polar_cap_depends_only_on_the_row() -> None:
     cap = coarsen(Point(41.0, 86.0), 100.0)
     assert coarsen(Point(-150.0, row_south + 0.3 * dlat), 100.0).wkb == cap.wkb
     assert coarsen(Point(41.0, row_south - 0.5 * dlat), 100.0).wkb != cap.wkb
+
+
+# --- coarsened_bounds: where storage may look for a coarsened view --------------------
+
+
+def _assert_bounds_contain(geometry: BaseGeometry, precision: float) -> None:
+    west, south, east, north = coarsened_bounds(geometry, precision)
+    result_west, result_south, result_east, result_north = coarsen(geometry, precision).bounds
+    assert west <= result_west
+    assert south <= result_south
+    assert result_east <= east
+    assert result_north <= north
+
+
+@PROPERTY
+@given(geometries)
+def test_coarsened_bounds_contain_the_coarsened_shape(case: tuple[BaseGeometry, float]) -> None:
+    _assert_bounds_contain(*case)
+
+
+@pytest.mark.parametrize(
+    ("geometry", "precision"),
+    [
+        # Simplified with the largest tolerance, where the growth radius is widest.
+        (LineString([(40.3 + 0.0007 * k, 36.6 + 0.01 * math.sin(k)) for k in range(3_000)]), 50.0),
+        (Point(41.0, 86.0), 100.0),  # a polar cap
+        (LineString([(0.0, -60.0), (0.0, 60.0)]), 1_000_000.0),  # the whole world
+        (Point(41.0, 36.5), 1_000_000.0),  # the largest precision allowed
+        (Point(179.99, -16.0), 20_000.0),  # reaches past 180°
+        (Polygon([(41.0, 36.5), (41.0001, 36.5), (41.0, 36.5001)]), 0.5),  # tiny cells
+    ],
+)
+def test_coarsened_bounds_hold_at_the_extremes(geometry: BaseGeometry, precision: float) -> None:
+    _assert_bounds_contain(geometry, precision)
 
 
 # --- coarsen_point, round_distance, round_instant, coarsen_window ----------------------

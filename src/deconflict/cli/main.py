@@ -124,8 +124,17 @@ def serve(
 
 
 @app.command()
-def rebuild(db: DbOption = None, database_url_: UrlOption = None) -> None:
+def rebuild(
+    db: DbOption = None,
+    database_url_: UrlOption = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say whether a rebuild would change anything")
+    ] = False,
+) -> None:
     """Rebuild every table from the event log (the log is the source of truth)."""
+    if check:
+        _backup.check_projections(db, database_url_)
+        return
     service = Deconflict(
         Settings.from_environment(database_url=database_url(db, database_url_), expiry_interval_s=0)
     )
@@ -317,6 +326,10 @@ _record.register(app)
 from deconflict.cli import channel as _channel  # noqa: E402  (threads, incidents, review)
 
 _channel.register(app)
+
+from deconflict.cli import backup as _backup  # noqa: E402  (backup, restore, rebuild --check)
+
+_backup.register(app)
 
 
 def main() -> None:

@@ -263,6 +263,7 @@ def export(
 def verify(
     bundle: Annotated[Path | None, typer.Argument(help="A bundle written by export")] = None,
     db: DbOption = None,
+    database_url_: UrlOption = None,
     log_key: Annotated[
         str | None, typer.Option("--log-key", help="The service's verifier key, from out of band")
     ] = None,
@@ -270,12 +271,12 @@ def verify(
         list[str] | None, typer.Option("--witness-key", help="A witness verifier key you trust")
     ] = None,
 ) -> None:
-    """Verify a bundle offline, or (--db) the database against its own signed record."""
-    if (bundle is None) == (db is None):
-        errors.print("[red]give either a BUNDLE or --db PATH[/red]")
+    """Verify a bundle offline, or a database (--db, --database-url) against its signed record."""
+    if (bundle is None) == (db is None and database_url_ is None):
+        errors.print("[red]give either a BUNDLE or --db PATH (or --database-url URL)[/red]")
         raise typer.Exit(2)
-    if db is not None:
-        _verify_database(db, log_key)
+    if bundle is None:
+        _verify_database(db, database_url_, log_key)
         return
     from deconflict.core.record.bundle import verify_bundle
 
@@ -306,27 +307,30 @@ def verify(
         )
 
 
-def _verify_database(db: Path, log_key: str | None) -> None:
+def _verify_database(db: Path | None, url: str | None, log_key: str | None) -> None:
+    from deconflict.cli.main import database_url
     from deconflict.core.record.notes import NoteError, Verifier
     from deconflict.service.bundle import verify_database
-    from deconflict.settings import sqlite_url
+    from deconflict.service.record import default_key_path
+    from deconflict.settings import Settings
     from deconflict.storage.database import open_engine
 
-    if not db.exists():
+    if db is not None and url is None and not db.exists():
         errors.print(f"[red]no database at {db}[/red]")
         raise typer.Exit(2)
+    target = database_url(db, url)
+    # The service's own key (DECONFLICT_SIGNING_KEY_PATH, or DB.key beside a SQLite file).
+    key_path = default_key_path(Settings.from_environment(database_url=target))
     verifier = None
     try:
         if log_key:
             verifier = Verifier.from_key(log_key)
-        elif Path(f"{db}.key").exists():
-            verifier = Signer.from_private_key_string(
-                Path(f"{db}.key").read_text().strip()
-            ).verifier()
+        elif key_path is not None and key_path.exists():
+            verifier = Signer.from_private_key_string(key_path.read_text().strip()).verifier()
     except NoteError as exc:
         errors.print(f"[red]bad log key: {exc}[/red]")
         raise typer.Exit(2) from None
-    engine = open_engine(sqlite_url(db))
+    engine = open_engine(target)
     try:
         with engine.connect() as conn, conn.begin():
             verdict = verify_database(conn, verifier)

@@ -173,6 +173,28 @@ def grid_for(geometry: BaseGeometry, precision_m: float) -> Grid | None:
     return _layout(geometry, precision_m).grid
 
 
+def coarsened_bounds(
+    geometry: BaseGeometry, precision_m: float
+) -> tuple[float, float, float, float]:
+    """A box ``(west, south, east, north)`` that contains ``coarsen(geometry, precision_m)``.
+
+    Cheap (no coarsening), so that storage can index where a coarsened view can lie and
+    prefilter map queries with it. For a polar cap it is the cap. Otherwise, on each axis the
+    result stays within the growth radius of the quantised vertices' range (simplifying keeps
+    a subset of them, and GEOS draws its circles from inside), plus half a cell for the final
+    snap: the reach :func:`_layout` allows for rows, applied here to columns as well.
+    """
+    layout = _layout(geometry, precision_m)
+    if layout.grid is None:
+        west, south, east, north = _polar_cap(layout).bounds
+        return west, south, east, north
+    dlon = layout.grid.dlon
+    columns = _floor_indices(shapely.get_coordinates(geometry)[:, 0], dlon) + 0.5
+    west = math.floor(float(columns.min()) - layout.reach) * dlon
+    east = math.ceil(float(columns.max()) + layout.reach) * dlon
+    return west, layout.south_deg, east, layout.north_deg
+
+
 def coarsen(geometry: BaseGeometry, precision_m: float) -> BaseGeometry:
     """What a party entitled to ``precision_m`` sees of ``geometry`` (lon/lat in, lon/lat out).
 
@@ -357,6 +379,7 @@ class _Layout:
     grid: Grid | None
     south_deg: float  # a row edge at or below anything the result can reach
     north_deg: float  # a row edge at or above anything the result can reach
+    reach: float  # cells the result can extend beyond the quantised vertices on either axis
 
 
 def _layout(geometry: BaseGeometry, precision_m: float) -> _Layout:
@@ -384,7 +407,7 @@ def _layout(geometry: BaseGeometry, precision_m: float) -> _Layout:
     north = math.ceil(float(rows.max()) + reach) * dlat
     top = max(abs(south), abs(north))
     grid = None if top > MAX_BAND_DEG else Grid.for_band(precision_m, _band(top))
-    return _Layout(grid, south, north)
+    return _Layout(grid, south, north, reach)
 
 
 def _polar_cap(layout: _Layout) -> BaseGeometry:

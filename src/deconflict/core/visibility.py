@@ -19,12 +19,20 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
 
 from deconflict.core import geojson
 from deconflict.core.clock import utc_text
 from deconflict.core.conflicts import Encounter
 from deconflict.core.declarations import DeclarationFeature, Kind, Status, from_epoch, is_stale
-from deconflict.core.precision import coarsen, coarsen_point, round_distance, round_instant
+from deconflict.core.precision import (
+    coarsen,
+    coarsen_point,
+    coarsened_bounds,
+    round_distance,
+    round_instant,
+)
 
 OWNER_ONLY_PROPERTIES = ("share_with", "precision_m", "disclose_conflicts", "reconfirm_every_s")
 
@@ -138,6 +146,28 @@ def declaration_view(
         }
     )
     return DeclarationView(id=stored.id, geometry=geometry, properties=props)
+
+
+def view_footprint(feature: DeclarationFeature) -> BaseGeometry:
+    """Where every party's view of the declaration lies, for indexing map and bbox queries.
+
+    Exact views (the owner's, and shares without a precision) show the true geometry; a view
+    at precision ``p`` lies within :func:`coarsened_bounds` for ``p``. So it is the true
+    geometry when nobody is granted a precision, else the box around it and every coarsened
+    view. Storage prefilters with it, never more narrowly than any view, and the service
+    then tests the view itself, so a filter cannot tell a party more than its view does.
+    """
+    shape = feature.shape()
+    precisions = sorted(set(feature.properties.precision_m.values()))
+    if not precisions:
+        return shape
+    boxes = [shape.bounds, *(coarsened_bounds(shape, p) for p in precisions)]
+    return box(
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
 
 
 def _expires(feature: DeclarationFeature) -> datetime | None:

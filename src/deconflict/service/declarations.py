@@ -8,10 +8,13 @@ the log never depends on re-running the engine.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import shapely.geometry
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from deconflict.core.clock import utc_text
@@ -31,8 +34,10 @@ from deconflict.core.visibility import (
     declaration_view,
     shared_precision,
 )
+from deconflict.service.features import stored_declaration
 from deconflict.service.sequencer import Transaction
 from deconflict.storage import queries
+from deconflict.storage import tables as t
 
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
@@ -70,9 +75,31 @@ def audience(party_id: str, feature: DeclarationFeature) -> frozenset[str]:
     return frozenset({party_id, *([EVERY_PARTY] if share == "all" else share)})
 
 
+NEVER = datetime.max.replace(tzinfo=UTC)
+
+_d = t.declarations.c
+_NEXT_EXPIRY = sa.select(sa.func.min(_d.expires_at)).where(
+    _d.status == Status.active.value, _d.expires_at.is_not(None)
+)
+
+
 @dataclass
 class Declarations:
     service: Deconflict
+    _quiet_until: datetime | None = dataclasses.field(default=None, init=False)
+    """Nothing active expires before this instant (None: not known), so a write whose clock is
+    earlier has nothing to sweep and skips the query. Set by a sweep that found nothing due,
+    lowered as each declaration is applied (:meth:`expiring_at`, from the engine's follower,
+    which also sees other processes' writes before any of ours), forgotten when the engine
+    is reloaded. Only the writer touches it."""
+
+    def expiring_at(self, moment: datetime | None) -> None:
+        """A declaration that expires at ``moment`` was applied."""
+        if moment is not None and self._quiet_until is not None and moment < self._quiet_until:
+            self._quiet_until = moment
+
+    def forget_expiries(self) -> None:
+        self._quiet_until = None
 
     # --- writes -------------------------------------------------------------------------
 
@@ -83,6 +110,7 @@ class Declarations:
         def command(tx: Transaction) -> DeclarationOutcome:
             self._sweep(tx)
             self._check_input(tx, feature)
+            body, stored_feature = self._stored_form(feature)
             tx.append(
                 NewEvent(
                     EventKind.declaration_declared,
@@ -90,7 +118,7 @@ class Declarations:
                         "declaration_id": declaration_id,
                         "party_id": party,
                         "version": 1,
-                        "feature": feature.model_dump(mode="json", exclude_none=True),
+                        "feature": body,
                     },
                     audience(party, feature),
                     who.member_id,
@@ -99,7 +127,15 @@ class Declarations:
             raised = self._raise(
                 tx, Activity.of(declaration_id, 1, party, feature), feature, who, {}
             )
-            return self._outcome(tx, declaration_id, party, raised)
+            written = StoredDeclaration(
+                declaration_id,
+                party,
+                1,
+                Status.active,
+                stored_feature,
+                *[tx.now] * 3,
+            )
+            return self._outcome(tx, written, raised)
 
         return self.service.sequencer.write(command)
 
@@ -113,6 +149,7 @@ class Declarations:
             current = self._own_active(tx, declaration_id, party, version)
             self._check_input(tx, feature)
             new_version = current.version + 1
+            body, stored_feature = self._stored_form(feature)
             tx.append(
                 NewEvent(
                     EventKind.declaration_amended,
@@ -120,7 +157,7 @@ class Declarations:
                         "declaration_id": declaration_id,
                         "party_id": party,
                         "version": new_version,
-                        "feature": feature.model_dump(mode="json", exclude_none=True),
+                        "feature": body,
                     },
                     audience(party, feature) | audience(party, current.feature),
                     who.member_id,
@@ -142,7 +179,14 @@ class Declarations:
                     superseded[other_id] = old.id
                 self._resolve(tx, old, "superseded" if other_id in still else "declaration_amended")
             raised = self._raise(tx, activity, feature, who, superseded)
-            return self._outcome(tx, declaration_id, party, raised)
+            written = dataclasses.replace(
+                current,
+                version=new_version,
+                feature=stored_feature,
+                updated_at=tx.now,
+                confirmed_at=tx.now,
+            )
+            return self._outcome(tx, written, raised)
 
         return self.service.sequencer.write(command)
 
@@ -211,8 +255,8 @@ class Declarations:
 
     def get(self, who: Principal, declaration_id: str) -> DeclarationView:
         who.require(Action.read)
-        with self.service.db.connect() as conn:
-            stored = queries.declaration(conn, declaration_id)
+        with self.service.reads.connect() as conn:
+            stored = stored_declaration(conn, declaration_id, self.service.features)
         view = (
             None
             if stored is None
@@ -236,6 +280,7 @@ class Declarations:
                 statuses=query.statuses,
                 time_from=query.time_from,
                 time_to=query.time_to,
+                bbox=None if query.bbox is None else query.bbox.bounds,
             )
             for seq, stored in rows:
                 view = declaration_view(stored, party, now)
@@ -252,8 +297,13 @@ class Declarations:
     # --- inside a write -----------------------------------------------------------------
 
     def _sweep(self, tx: Transaction) -> int:
+        if self._quiet_until is not None and tx.now < self._quiet_until:
+            return 0
         now_iso = utc_text(tx.now)
         expired = queries.due_to_expire(tx.conn, now_iso)
+        # Known quiet only after a sweep that changed nothing: one that expired something
+        # could still be rolled back, and what it expired would then be due again.
+        self._quiet_until = self._next_expiry(tx) if not expired else None
         for declaration_id in expired:
             stored = queries.declaration(tx.conn, declaration_id)
             assert stored is not None
@@ -267,6 +317,11 @@ class Declarations:
             for old in queries.open_advisories_of(tx.conn, declaration_id):
                 self._resolve(tx, old, "declaration_expired")
         return len(expired)
+
+    @staticmethod
+    def _next_expiry(tx: Transaction) -> datetime:
+        soonest = tx.conn.execute(_NEXT_EXPIRY).scalar_one_or_none()
+        return NEVER if soonest is None else queries.parse_time(soonest)
 
     def _check_input(self, tx: Transaction, feature: DeclarationFeature) -> None:
         self._validate_shares(tx.conn, feature)
@@ -313,11 +368,11 @@ class Declarations:
         feature: DeclarationFeature,
         who: Principal,
         superseded: dict[str, str],
-    ) -> list[StoredAdvisory]:
+    ) -> list[tuple[StoredAdvisory, DeclarationFeature]]:
+        """The advisories ``activity`` raises, each with the other side's feature."""
         raised = []
         for finding in self.service.engine.check(activity, self.service.rules):
-            other = queries.declaration(tx.conn, finding.other.declaration_id)
-            assert other is not None, "the engine follows the committed state"
+            other = self._other(tx, finding.other)
             stored = self._stored_advisory(
                 new_id("adv"),
                 activity,
@@ -343,8 +398,36 @@ class Declarations:
                     who.member_id,
                 )
             )
-            raised.append(stored)
+            raised.append((stored, other.feature))
         return raised
+
+    def _other(self, tx: Transaction, other: Activity) -> StoredDeclaration:
+        """The other side of a finding as the advisory needs it (id, version, party, feature),
+        from the parsed versions the engine's follower keeps, else from the database."""
+        feature = self.service.features.get(other.declaration_id, other.version)
+        if feature is not None:
+            return StoredDeclaration(
+                other.declaration_id,
+                other.party_id,
+                other.version,
+                Status.active,
+                feature,
+                *[tx.now] * 3,  # not read: an advisory takes only the id, version and party
+            )
+        stored = queries.declaration(tx.conn, other.declaration_id)
+        assert stored is not None, "the engine follows the state this transaction sees"
+        assert stored.version == other.version, "the engine follows the state this transaction sees"
+        return stored
+
+    def _stored_form(
+        self, feature: DeclarationFeature
+    ) -> tuple[dict[str, Any], DeclarationFeature]:
+        """The feature as the event stores it, and that parsed as storage reads it back: the
+        answer is built from the parse, and the engine's follower reuses it (FeatureCache.parsed)."""
+        body = feature.model_dump(mode="json", exclude_none=True)
+        stored = queries.feature_from_json(body)
+        self.service.features.offer(body, stored)
+        return body, stored
 
     def _stored_advisory(
         self,
@@ -384,18 +467,21 @@ class Declarations:
         )
 
     def _outcome(
-        self, tx: Transaction, declaration_id: str, party: str, raised: list[StoredAdvisory]
+        self,
+        tx: Transaction,
+        written: StoredDeclaration,
+        raised: list[tuple[StoredAdvisory, DeclarationFeature]],
     ) -> DeclarationOutcome:
+        """The answer to a declare or amend, from what the command wrote (not read back)."""
+        party = written.party_id
         views = []
-        for stored in raised:
-            other = queries.declaration(tx.conn, stored.b.declaration_id)
-            assert other is not None
-            view = advisory_view(stored, party, other.feature, self.service.disclosure)
+        for stored, other_feature in raised:
+            view = advisory_view(stored, party, other_feature, self.service.disclosure)
             if view is not None:
                 views.append(view)
-        return DeclarationOutcome(
-            declaration=self._view(tx, declaration_id, party), advisories=views
-        )
+        declaration = declaration_view(written, party, tx.now)
+        assert declaration is not None
+        return DeclarationOutcome(declaration=declaration, advisories=views)
 
     def _view(self, tx: Transaction, declaration_id: str, party: str) -> DeclarationView:
         stored = queries.declaration(tx.conn, declaration_id)

@@ -95,13 +95,14 @@ def after_write(conn: sa.Connection, claim: Claim, result: Any, now: str) -> Non
     if response is None:
         return
     conn.execute(
-        t.idempotency_keys.insert().values(
-            member_id=claim.member_id,
-            key=claim.key,
-            fingerprint=claim.fingerprint,
-            status=claim.status,
-            response=response,
-            created_at=now,
-        )
+        t.idempotency_keys.insert(),
+        {
+            "member_id": claim.member_id,
+            "key": claim.key,
+            "fingerprint": claim.fingerprint,
+            "status": claim.status,
+            "response": response,
+            "created_at": now,
+        },
     )
     claim.stored = True

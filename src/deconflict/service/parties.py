@@ -16,6 +16,7 @@ from deconflict.core.parties import (
     Action,
     Principal,
     Role,
+    SeparationRules,
     hash_token,
     new_id,
     new_token,
@@ -179,8 +180,12 @@ class Parties:
         return self.service.sequencer.write(command)
 
     def rules(self, who: Principal) -> list[RuleView]:
-        """The host sees every rule; a party sees the rules that bind it."""
-        rules = self.service.rules.all()
+        """The host sees every rule; a party sees the rules that bind it.
+
+        Read from the database rather than from the engine's copy, which may already hold a
+        rule of a batch of writes that has not committed (see the sequencer)."""
+        with self.service.db.connect() as conn:
+            rules = SeparationRules(queries.separation_rules(conn)).all()
         if who.role is not Role.host:
             who.require(Action.read)
             rules = [r for r in rules if who.party_id in (r.party_a, r.party_b)]

@@ -1,10 +1,10 @@
 """The record desk: keeps the Merkle tree and signed checkpoints in step with the event log.
 
 Every write transaction extends the tree with the leaves of its events and signs a checkpoint
-of the new size, before it commits (sequencer hooks).  So a write the service acknowledged is
-already covered by a signed tree head, there is never a tree without its events or events
-without their leaves, and the promise "a checkpoint at least every minute while the log grows"
-holds trivially: one per write.  Signing costs about 50 µs next to the commit's fsync.
+of the new size, before it commits (a sequencer hook, run once per group-committed batch of
+writes).  So a write the service acknowledged is already covered by a signed tree head, there
+is never a tree without its events or events without their leaves, and the promise "a
+checkpoint at least every minute while the log grows" holds trivially: one per batch.
 """
 
 from __future__ import annotations
@@ -127,33 +127,28 @@ def checkpoint_body(row: sa.Row[Any]) -> str:
 class Record:
     service: Deconflict
     signer: Signer = field(init=False)
-    _pending_tx: Transaction | None = field(default=None, init=False)
-    _pending: list[bytes] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.signer = load_signer(self.service.settings)
-        self.service.sequencer.on_append(self._on_append)
         self.service.sequencer.on_finish(self._on_finish)
 
     # --- writing: inside the sequencer's transaction ---------------------------------------------
 
-    def _on_append(self, tx: Transaction, event: Event) -> None:
-        if tx is not self._pending_tx:  # a new write; a failed one left nothing behind
-            self._pending_tx, self._pending = tx, []
-        self._pending.append(event_leaf(event))
-
     def _on_finish(self, tx: Transaction) -> None:
-        leaves = self._pending if tx is self._pending_tx else []
-        self._pending_tx, self._pending = None, []
+        """``tx.events``: every event of the batch, which commits with the leaves or not at all."""
         first = tx.events[0].seq
         size = store.tree_size(tx.conn)
         if size > first - 1:
             raise RuntimeError(f"the Merkle tree has {size} leaves but the log only {first - 1}")
         # Events committed without leaves (a database older than the record) join the tree
         # first, in order, so that leaf index is always seq - 1.
-        backlog = [event_leaf(e) for e in queries.events(tx.conn, size, first - 1 - size)]
+        backlog = (
+            [event_leaf(e) for e in queries.events(tx.conn, size, first - 1 - size)]
+            if size < first - 1
+            else []
+        )
         tree = MerkleTree(store.SqlNodeStore(tx.conn), size=size)
-        tree.extend([*backlog, *leaves])
+        tree.extend([*backlog, *(event_leaf(e) for e in tx.events)])
         if tree.size != tx.events[-1].seq:
             raise RuntimeError("the Merkle tree and the log disagree on the number of events")
         self._sign(tx.conn, tree, utc_text(tx.now))

@@ -35,10 +35,18 @@ def at(event: Event) -> str:
     return utc_text(event.recorded_at)
 
 
+# Built once, with their parameters bound at execution: an advisory starts a deadline for each
+# recipient inside the write, and building the statements anew cost more than running them.
+_RULE = sa.select(t.ack_deadline_rules).where(
+    t.ack_deadline_rules.c.party_a == sa.bindparam("low"),
+    t.ack_deadline_rules.c.party_b == sa.bindparam("high"),
+)
+_DEADLINE_INSERT = t.ack_deadlines.insert()
+
+
 def deadline_rule(conn: sa.Connection, party_a: str, party_b: str) -> DeadlineRule:
     low, high = pair(party_a, party_b)
-    r = t.ack_deadline_rules
-    row = conn.execute(sa.select(r).where(r.c.party_a == low, r.c.party_b == high)).first()
+    row = conn.execute(_RULE, {"low": low, "high": high}).first()
     if row is None:
         return DEFAULT_RULE
     return DeadlineRule(
@@ -61,20 +69,32 @@ def _start_deadline(
     tier: Tier = Tier.tactical,
 ) -> None:
     """The item waits first at its own tier: a leadership message is not a tactical one."""
-    due = event.recorded_at + deadline_rule(conn, party, counterpart).for_tier(tier)
+    rule = deadline_rule(conn, party, counterpart)
     conn.execute(
-        t.ack_deadlines.insert().values(
-            item_kind=kind.value,
-            item_id=item_id,
-            party_id=party,
-            counterpart=counterpart,
-            tier=tier.value,
-            started_at=at(event),
-            due_at=utc_text(due),
-            status=DeadlineStatus.pending.value,
-            escalations=0,
-        )
+        _DEADLINE_INSERT, _deadline_row(event, kind, item_id, party, counterpart, rule, tier)
     )
+
+
+def _deadline_row(
+    event: Event,
+    kind: ItemKind,
+    item_id: str,
+    party: str,
+    counterpart: str,
+    rule: DeadlineRule,
+    tier: Tier,
+) -> dict[str, Any]:
+    return {
+        "item_kind": kind.value,
+        "item_id": item_id,
+        "party_id": party,
+        "counterpart": counterpart,
+        "tier": tier.value,
+        "started_at": at(event),
+        "due_at": utc_text(event.recorded_at + rule.for_tier(tier)),
+        "status": DeadlineStatus.pending.value,
+        "escalations": 0,
+    }
 
 
 def _acknowledge(conn: sa.Connection, event: Event, kind: ItemKind, item_id: str) -> None:
@@ -104,9 +124,20 @@ def _acknowledge(conn: sa.Connection, event: Event, kind: ItemKind, item_id: str
 def _advisory_raised(conn: sa.Connection, event: Event) -> None:
     b = event.body
     sides = (b["a"]["party_id"], b["b"]["party_id"])
+    rules: dict[tuple[str, str], DeadlineRule] = {}
+    rows = []
     for party in b["recipients"]:
         other = sides[1] if party == sides[0] else sides[0]
-        _start_deadline(conn, event, ItemKind.advisory, b["advisory_id"], party, other)
+        key = pair(party, other)
+        if key not in rules:  # both sides share their pair's rule: one look-up
+            rules[key] = deadline_rule(conn, party, other)
+        rows.append(
+            _deadline_row(
+                event, ItemKind.advisory, b["advisory_id"], party, other, rules[key], Tier.tactical
+            )
+        )
+    if rows:
+        conn.execute(_DEADLINE_INSERT, rows)
 
 
 def _advisory_acknowledged(conn: sa.Connection, event: Event) -> None:

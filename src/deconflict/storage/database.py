@@ -6,6 +6,7 @@ last transactions on power loss, and a 2xx from this service promises durability
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+
+from deconflict.storage.tables import POSTGRESQL_ONLY
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 """Alembic's script directory, shipped inside the package so an installed service can migrate."""
@@ -82,6 +85,22 @@ NOT_OURS = frozenset({"spatial_ref_sys"})
 def include_name(name: str | None, type_: str, _parent: object) -> bool:
     """Alembic's filter: compare only our tables, so a drafted revision never drops PostGIS's."""
     return not (type_ == "table" and name in NOT_OURS)
+
+
+ObjectFilter = Callable[[Any, "str | None", str, bool, Any], bool]
+
+
+def include_object_on(dialect_name: str) -> ObjectFilter:
+    """Alembic's object filter for one backend: leave out indexes built only on another.
+
+    ``metadata`` declares PostgreSQL's GiST index with ``ddl_if``, which ``create_all``
+    honours and alembic's comparison does not; without this, SQLite would be asked for it.
+    """
+
+    def include_object(_obj: Any, name: str | None, type_: str, _reflected: bool, _to: Any) -> bool:
+        return not (type_ == "index" and name in POSTGRESQL_ONLY and dialect_name != "postgresql")
+
+    return include_object
 
 
 def _alembic_config() -> Config:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from deconflict.core.clock import utc_text
 from deconflict.core.declarations import DeclarationFeature, Status, expires_at
 from deconflict.core.events import EVERY_PARTY, Event, EventKind
+from deconflict.core.visibility import view_footprint
 from deconflict.storage import channel_projection
 from deconflict.storage import tables as t
 
@@ -68,10 +69,21 @@ def _rule_set(conn: sa.Connection, event: Event) -> None:
     )
 
 
+def footprint_columns(feature: DeclarationFeature) -> dict[str, Any]:
+    """The footprint and its bounds (see ``tables.declarations``); revision 0002 backfills with it."""
+    footprint = view_footprint(feature)
+    min_lon, min_lat, max_lon, max_lat = footprint.bounds
+    return {
+        "footprint": footprint,
+        "min_lon": min_lon,
+        "min_lat": min_lat,
+        "max_lon": max_lon,
+        "max_lat": max_lat,
+    }
+
+
 def _declaration_columns(feature_json: dict[str, Any]) -> dict[str, Any]:
     feature = DeclarationFeature.model_validate(feature_json, strict=False)
-    shape = feature.shape()
-    min_lon, min_lat, max_lon, max_lat = shape.bounds
     props = feature.properties
     if props.times is not None:
         reach_start = props.times[0].timestamp() - props.schedule_tolerance_s
@@ -86,18 +98,18 @@ def _declaration_columns(feature_json: dict[str, Any]) -> dict[str, Any]:
         "feature": feature_json,
         "reach_start": reach_start,
         "reach_end": reach_end,
-        "min_lon": min_lon,
-        "min_lat": min_lat,
-        "max_lon": max_lon,
-        "max_lat": max_lat,
         "expires_at": None if expiry is None else utc_text(expiry),
+        **footprint_columns(feature),
     }
 
 
+_SHARES_DELETE = t.declaration_shares.delete().where(
+    t.declaration_shares.c.declaration_id == sa.bindparam("declaration_id")
+)
+
+
 def _write_shares(conn: sa.Connection, declaration_id: str, feature_json: dict[str, Any]) -> None:
-    conn.execute(
-        t.declaration_shares.delete().where(t.declaration_shares.c.declaration_id == declaration_id)
-    )
+    conn.execute(_SHARES_DELETE, {"declaration_id": declaration_id})
     share = feature_json["properties"].get("share_with", [])
     parties = [EVERY_PARTY] if share == "all" else list(share)
     if parties:
@@ -110,8 +122,9 @@ def _write_shares(conn: sa.Connection, declaration_id: str, feature_json: dict[s
 def _declared(conn: sa.Connection, event: Event) -> None:
     b = event.body
     at = iso(event)
-    conn.execute(
-        t.declarations.insert().values(
+    conn.execute(  # parameters, not .values(): the compiled insert is then reused
+        t.declarations.insert(),
+        dict(
             id=b["declaration_id"],
             party_id=b["party_id"],
             version=b["version"],
@@ -121,7 +134,7 @@ def _declared(conn: sa.Connection, event: Event) -> None:
             confirmed_at=at,
             created_seq=event.seq,
             **_declaration_columns(b["feature"]),
-        )
+        ),
     )
     _write_version(conn, event)
 
@@ -129,12 +142,13 @@ def _declared(conn: sa.Connection, event: Event) -> None:
 def _write_version(conn: sa.Connection, event: Event) -> None:
     b = event.body
     conn.execute(
-        t.declaration_versions.insert().values(
-            declaration_id=b["declaration_id"],
-            version=b["version"],
-            feature=b["feature"],
-            recorded_seq=event.seq,
-        )
+        t.declaration_versions.insert(),
+        {
+            "declaration_id": b["declaration_id"],
+            "version": b["version"],
+            "feature": b["feature"],
+            "recorded_seq": event.seq,
+        },
     )
     _write_shares(conn, b["declaration_id"], b["feature"])
 
@@ -177,20 +191,21 @@ def _reconfirmed(conn: sa.Connection, event: Event) -> None:
 def _advisory_raised(conn: sa.Connection, event: Event) -> None:
     b = event.body
     conn.execute(
-        t.advisories.insert().values(
-            id=b["advisory_id"],
-            status="open",
-            declaration_a=b["a"]["declaration_id"],
-            version_a=b["a"]["version"],
-            party_a=b["a"]["party_id"],
-            declaration_b=b["b"]["declaration_id"],
-            version_b=b["b"]["version"],
-            party_b=b["b"]["party_id"],
-            encounter=b["encounter"],
-            raised_at=iso(event),
-            raised_seq=event.seq,
-            supersedes=b.get("supersedes"),
-        )
+        t.advisories.insert(),
+        {
+            "id": b["advisory_id"],
+            "status": "open",
+            "declaration_a": b["a"]["declaration_id"],
+            "version_a": b["a"]["version"],
+            "party_a": b["a"]["party_id"],
+            "declaration_b": b["b"]["declaration_id"],
+            "version_b": b["b"]["version"],
+            "party_b": b["b"]["party_id"],
+            "encounter": b["encounter"],
+            "raised_at": iso(event),
+            "raised_seq": event.seq,
+            "supersedes": b.get("supersedes"),
+        },
     )
     recipients = [
         {"advisory_id": b["advisory_id"], "party_id": p, "disclosure": d}

@@ -1,15 +1,18 @@
 """Reads of the projections, returning domain objects; visibility is decided by the caller.
 
 The queries narrow by what SQL can decide cheaply and safely (ownership, shares, status,
-time); anything that depends on the geometry a party is allowed to see (bounding-box
-filters) is left to the service, which applies it to the coarsened geometry so that a
-filter can never reveal more than the view itself.
+time). A bounding box is only a prefilter here, on the footprint (where every party's view
+of a declaration lies), so it keeps a superset of what any viewer would see in the box; the
+service then tests the geometry as the viewer sees it, so a filter never reveals more than
+the view itself. The prefilter is the one place where the backends differ (see
+:func:`_footprint_meets`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -87,6 +90,11 @@ def separation_rules(conn: sa.Connection) -> list[SeparationRule]:
     ]
 
 
+# Every column but the footprint, which is for indexing only: on PostgreSQL reading it back
+# would ship each row's geometry a second time.
+_DECLARATION_COLUMNS = [c for c in t.declarations.c if c.name != "footprint"]
+
+
 def _stored_declaration(row: Any) -> StoredDeclaration:
     return StoredDeclaration(
         id=row.id,
@@ -102,7 +110,7 @@ def _stored_declaration(row: Any) -> StoredDeclaration:
 
 def declaration(conn: sa.Connection, declaration_id: str) -> StoredDeclaration | None:
     row = conn.execute(
-        sa.select(t.declarations).where(t.declarations.c.id == declaration_id)
+        sa.select(*_DECLARATION_COLUMNS).where(t.declarations.c.id == declaration_id)
     ).first()
     return None if row is None else _stored_declaration(row)
 
@@ -128,22 +136,29 @@ def visible_declarations(
     statuses: list[Status] | None = None,
     time_from: float | None = None,
     time_to: float | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
     batch: int = 200,
 ) -> Iterator[tuple[int, StoredDeclaration]]:
-    """Own declarations and those shared with ``party_id``, in the order they were declared."""
+    """Own declarations and those shared with ``party_id``, in the order they were declared.
+
+    ``bbox`` (west, south, east, north) keeps those whose footprint meets it: a superset of
+    those whose view, for any party, meets it, so the caller must still test the view.
+    """
     d = t.declarations
     shared = sa.select(t.declaration_shares.c.declaration_id).where(
         t.declaration_shares.c.party_id.in_([party_id, EVERY_PARTY])
     )
-    query = sa.select(d).where(sa.or_(d.c.party_id == party_id, d.c.id.in_(shared)))
+    query = sa.select(*_DECLARATION_COLUMNS).where(
+        sa.or_(d.c.party_id == party_id, d.c.id.in_(shared))
+    )
     if kinds:
         query = query.where(d.c.kind.in_([k.value for k in kinds]))
     if statuses:
         query = query.where(d.c.status.in_([s.value for s in statuses]))
-    if time_to is not None:
-        query = query.where(d.c.reach_start <= time_to)
-    if time_from is not None:
-        query = query.where(sa.or_(d.c.reach_end.is_(None), d.c.reach_end >= time_from))
+    if time_from is not None or time_to is not None:
+        query = query.where(*_reach_meets(conn, time_from, time_to))
+    if bbox is not None:
+        query = query.where(_footprint_meets(conn, bbox))
     cursor = after_seq
     while True:
         rows = list(
@@ -158,9 +173,55 @@ def visible_declarations(
         cursor = rows[-1].created_seq
 
 
+def _reach_meets(
+    conn: sa.Connection, time_from: float | None, time_to: float | None
+) -> list[sa.ColumnElement[bool]]:
+    """Declarations that can be active at some time from ``time_from`` to ``time_to``.
+
+    The exact test is on the two columns. On PostgreSQL the same test is added as an overlap
+    of whole-second ranges (a superset: both are widened outwards), which the GiST index
+    answers and the planner can estimate. With ``time_from`` after ``time_to`` the exact test
+    keeps what spans the gap between them, so the range runs from the earlier to the later.
+    """
+    d = t.declarations
+    tests: list[sa.ColumnElement[bool]] = []
+    if time_to is not None:
+        tests.append(d.c.reach_start <= time_to)
+    if time_from is not None:
+        tests.append(sa.or_(d.c.reach_end.is_(None), d.c.reach_end >= time_from))
+    if conn.dialect.name == "postgresql":
+        given = [v for v in (time_from, time_to) if v is not None]
+        low = math.floor(min(given)) if time_from is not None else None
+        high = math.ceil(max(given)) if time_to is not None else None
+        window = sa.func.int8range(
+            sa.literal(low, sa.BigInteger), sa.literal(high, sa.BigInteger), sa.text("'[]'")
+        )
+        reach = t.reach_range(d.c.reach_start, d.c.reach_end)
+        tests.append(reach.op("&&", return_type=sa.Boolean)(window))
+    return tests
+
+
+def _footprint_meets(
+    conn: sa.Connection, bbox: tuple[float, float, float, float]
+) -> sa.ColumnElement[bool]:
+    """Declarations whose footprint meets the box (edges included): GiST-indexed on PostgreSQL.
+
+    SQLite has no PostGIS, so there the footprint's bounds stand in for it. Both keep every
+    declaration whose footprint's bounding box meets the box, and no view lies outside that.
+    """
+    d = t.declarations
+    west, south, east, north = bbox
+    if conn.dialect.name == "postgresql":
+        envelope = sa.func.ST_MakeEnvelope(west, south, east, north, t.SRID)
+        return d.c.footprint.op("&&", return_type=sa.Boolean)(envelope)
+    return sa.and_(
+        d.c.min_lon <= east, d.c.max_lon >= west, d.c.min_lat <= north, d.c.max_lat >= south
+    )
+
+
 def active_declarations(conn: sa.Connection) -> Iterator[StoredDeclaration]:
     rows = conn.execute(
-        sa.select(t.declarations)
+        sa.select(*_DECLARATION_COLUMNS)
         .where(t.declarations.c.status == Status.active.value)
         .order_by(t.declarations.c.created_seq)
     )

@@ -8,9 +8,61 @@ backend; epoch-second columns exist where the service filters by time.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from geoalchemy2 import Geometry
+from geoalchemy2.shape import from_shape
+from shapely.geometry.base import BaseGeometry
 
 metadata = sa.MetaData()
+
+SRID = 4326
+"""WGS 84 longitude/latitude, the coordinates of every GeoJSON geometry the service stores."""
+
+
+class Footprint(sa.types.TypeDecorator[Any]):
+    """A PostGIS ``geometry(Geometry, 4326)`` on PostgreSQL; on SQLite a text column left NULL.
+
+    One table definition serves both backends: SQLite has no PostGIS, so there the column
+    exists (and migrations and ``metadata`` agree) but stays empty, and queries use the
+    ``min_lon``..``max_lat`` columns instead. Written from a shapely geometry; never read back.
+    """
+
+    impl = Geometry  # geoalchemy2's DDL hooks read attributes such as spatial_index from it
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(geometry_type="GEOMETRY", srid=SRID, spatial_index=False)
+
+    def load_dialect_impl(self, dialect: sa.Dialect | None) -> sa.types.TypeEngine[Any]:
+        # geoalchemy2 calls this without a dialect while deciding which columns it manages.
+        if dialect is not None and dialect.name == "postgresql":
+            return Geometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False)
+        return sa.Text()
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None or dialect.name != "postgresql":
+            return None
+        assert isinstance(value, BaseGeometry)
+        return from_shape(value, srid=SRID, extended=True)
+
+
+POSTGRESQL_ONLY: set[str] = set()
+"""Names of the indexes built on PostgreSQL alone (see :func:`postgresql_only`)."""
+
+
+def postgresql_only(index: sa.Index) -> sa.Index:
+    """Build ``index`` on PostgreSQL only: GiST over PostGIS columns means nothing to SQLite.
+
+    ``create_all`` honours ``ddl_if``; alembic's comparison does not, so the name is also
+    listed for ``database.include_object_on`` to leave out on other backends.
+    """
+    index.ddl_if(dialect="postgresql")
+    assert index.name is not None
+    POSTGRESQL_ONLY.add(index.name)
+    return index
+
 
 events = sa.Table(
     "events",
@@ -64,12 +116,16 @@ declarations = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("feature", sa.JSON, nullable=False),
+    # The window in which the activity can be anywhere: bounds of the time-window filter.
     sa.Column("reach_start", sa.Float, nullable=False),
     sa.Column("reach_end", sa.Float),
+    # Where every party's view of it lies (core.visibility.view_footprint) and, so that SQLite
+    # can prefilter too, that footprint's bounds: never narrower than any view (revision 0002).
     sa.Column("min_lon", sa.Float, nullable=False),
     sa.Column("min_lat", sa.Float, nullable=False),
     sa.Column("max_lon", sa.Float, nullable=False),
     sa.Column("max_lat", sa.Float, nullable=False),
+    sa.Column("footprint", Footprint()),
     sa.Column("expires_at", sa.String(40)),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
@@ -78,6 +134,32 @@ declarations = sa.Table(
 )
 sa.Index("ix_declarations_party", declarations.c.party_id, declarations.c.created_seq)
 sa.Index("ix_declarations_status_expiry", declarations.c.status, declarations.c.expires_at)
+postgresql_only(
+    sa.Index("ix_declarations_footprint", declarations.c.footprint, postgresql_using="gist")
+)
+
+
+def reach_range(start: sa.ColumnElement[Any], end: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """PostgreSQL's ``int8range`` from ``floor(start)`` to ``ceil(end)`` inclusive (NULL: open).
+
+    Whole seconds, widened outwards, so that it contains the exact window: overlapping such
+    ranges is a superset test that a GiST index answers, and the planner estimates well (it
+    cannot for ``reach_start <= to AND reach_end >= from`` on two columns).
+    """
+    return sa.func.int8range(
+        sa.cast(sa.func.floor(start), sa.BigInteger),
+        sa.cast(sa.func.ceil(end), sa.BigInteger),
+        sa.text("'[]'"),
+    )
+
+
+postgresql_only(
+    sa.Index(
+        "ix_declarations_reach",
+        reach_range(declarations.c.reach_start, declarations.c.reach_end),
+        postgresql_using="gist",
+    )
+)
 
 declaration_versions = sa.Table(
     "declaration_versions",

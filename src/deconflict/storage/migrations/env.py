@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from deconflict.storage.database import include_name, open_engine
+from deconflict.storage.database import include_name, include_object_on, open_engine
 from deconflict.storage.tables import metadata
 
 
@@ -24,6 +24,7 @@ def _run(connection: sa.Connection) -> None:
         render_as_batch=True,
         compare_type=True,
         include_name=include_name,
+        include_object=include_object_on(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
