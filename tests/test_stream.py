@@ -68,9 +68,8 @@ def test_the_notifier_wakes_a_waiting_stream_without_polling() -> None:
 
     async def scenario() -> bool:
         waiting = asyncio.create_task(notifier.wait_after(5, timeout=30))
-        await asyncio.sleep(
-            0
-        )  # one scheduling turn (not a timing wait): the task registers and blocks
+        # One scheduling turn, not a timing wait: the task runs until it registers and blocks.
+        await asyncio.sleep(0)
         assert not waiting.done(), "nothing committed yet, so the stream must be waiting"
         assert len(notifier._waiters) == 1
         from deconflict.core.events import Event
