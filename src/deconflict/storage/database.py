@@ -6,6 +6,8 @@ last transactions on power loss, and a 2xx from this service promises durability
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -39,11 +41,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not pysqlite, decide when transactions begin (so BEGIN is explicit).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, waiting out another connection doing the same.
+
+    Two processes opening a brand-new file at once both try to switch it, and SQLite answers
+    the loser "database is locked" at once, without consulting the busy timeout. The mode is
+    persistent, so once any connection has switched, the others find it done; until then
+    they retry for as long as any other lock would be waited for.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:
