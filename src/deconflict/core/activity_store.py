@@ -44,8 +44,6 @@ from deconflict.core.flat_shapes import (
     assemble_one,
     decompose,
     decompose_one,
-    extent_m,
-    extent_one,
     ring_offsets,
 )
 
@@ -99,7 +97,6 @@ class Columns(NamedTuple):
     south: AnyArray
     east: AnyArray
     north: AnyArray
-    extent_m: AnyArray  # float64: at least half the box's diagonal, in metres
     coord_start: AnyArray  # int32: first vertex in xs/ys
     coord_count: AnyArray  # int32: number of vertices (every ring's closing one included)
     times_start: AnyArray  # int32: first time in the times array, when TIMED and not LOOSE
@@ -124,14 +121,13 @@ _DTYPES: dict[str, tuple[type[np.generic], float]] = {
     "south": (np.float64, _NAN),
     "east": (np.float64, _NAN),
     "north": (np.float64, _NAN),
-    "extent_m": (np.float64, _NAN),
     "coord_start": (np.int32, 0),
     "coord_count": (np.int32, 0),
     "times_start": (np.int32, -1),
     "part_start": (np.int32, -1),
 }
 assert tuple(_DTYPES) == Columns._fields
-_SCALARS = tuple(_DTYPES)[: tuple(_DTYPES).index("extent_m") + 1]
+_SCALARS = tuple(_DTYPES)[: tuple(_DTYPES).index("north") + 1]
 """The columns a put writes from the activity's own fields, in this order."""
 _CLEARED = ("kind", "gtype", "party", "times_start", "part_start", "coord_count")
 """Columns reset when a slot is emptied, so an empty slot never points into the flat arrays."""
@@ -217,8 +213,7 @@ class ActivityStore:
         """Store ``activity`` at ``slot``, replacing whatever was there.
 
         One activity (an amendment) is written field by field with scalar writes: the batch
-        path would pay for some hundred numpy calls. Both paths store the same values
-        (``extent_m`` up to the last bit: math and numpy trigonometry may differ there).
+        path would pay for some hundred numpy calls. Both paths store the same values.
         """
         slot = int(slot)
         if slot < 0:
@@ -241,7 +236,7 @@ class ActivityStore:
         values += (self.party_code(act.party_id), self.category_code(act.category))
         values += tuple(map(float, (act.start, end, act.tolerance_s, act.buffer_m, *band)))
         bounds = shapes.bounds[0].tolist()
-        values += (*bounds, extent_one(*bounds))
+        values += tuple(bounds)
         self._grow(slot + 1)
         col = self._col
         if col["kind"][slot] >= 0:
@@ -349,7 +344,6 @@ class ActivityStore:
             "alo": np.array([-math.inf if b is None else b[0] for b in bands], dtype=np.float64),
             "ahi": np.array([math.inf if b is None else b[1] for b in bands], dtype=np.float64),
             **dict(zip(("west", "south", "east", "north"), shapes.bounds.T, strict=True)),
-            "extent_m": extent_m(shapes.bounds),
             "coord_count": shapes.coord_count,
         }
         flat_times = (

@@ -15,15 +15,12 @@ multipolygons (:data:`deconflict.core.declarations.GEOMETRY_TYPES_BY_KIND`). Any
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
-
-from deconflict.core.kernels import DEG, MAX_LAT, WGS84_A, WGS84_E2, metres_per_degree
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -261,36 +258,6 @@ def decompose_one(geom: BaseGeometry) -> FlatShapes:
         block,
         bounds,
     )
-
-
-def extent_m(bounds: Array) -> Array:
-    """At least half the diagonal of each lon/lat box in metres: east-west degrees scaled at
-    the box's latitude nearest the equator, north-south ones at the farthest (the larger
-    scale for each, latitudes clipped at 89° as in the kernels), so that a projection-error
-    factor computed from it is not too small."""
-    west, south, east, north = bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]
-    near = np.where((south <= 0.0) & (north >= 0.0), 0.0, np.minimum(abs(south), abs(north)))
-    far = np.maximum(abs(south), abs(north))
-    per_east, _ = metres_per_degree(near)
-    _, per_north = metres_per_degree(far)
-    extent: Array = 0.5 * np.hypot((east - west) * per_east, (north - south) * per_north)
-    return extent
-
-
-def extent_one(west: float, south: float, east: float, north: float) -> float:
-    """:func:`extent_m` of one box, in plain Python (the same formula, see
-    :func:`deconflict.core.kernels.metres_per_degree`)."""
-    near = 0.0 if south <= 0.0 <= north else min(abs(south), abs(north))
-    far = max(abs(south), abs(north))
-    per_east = _per_degree(near)[0]
-    per_north = _per_degree(far)[1]
-    return 0.5 * math.hypot((east - west) * per_east, (north - south) * per_north)
-
-
-def _per_degree(lat: float) -> tuple[float, float]:
-    phi = math.radians(min(max(lat, -MAX_LAT), MAX_LAT))
-    w = math.sqrt(1.0 - WGS84_E2 * math.sin(phi) ** 2)
-    return WGS84_A / w * math.cos(phi) * DEG, WGS84_A * (1.0 - WGS84_E2) / (w * w * w) * DEG
 
 
 def ring_offsets(

@@ -480,24 +480,24 @@ class IndexedEngine:
         _, rows, _, _ = self.scan(q, rules)
         return [int(s) for s in np.unique(self._store.decl[rows])]
 
-    def _rules_against(self, activity: Activity, rules: SeparationRules, slots: CodeArray) -> Array:
-        """The rule between ``activity`` and each slot's declaration, asking
-        :class:`SeparationRules` once per distinct (party, category) rather than per slot."""
+    def _rules_between(
+        self, rules: SeparationRules, party_a: Any, category_a: Any, slots_b: CodeArray
+    ) -> Array:
+        """The rule for each pair (a's party and category codes, b's slot), asking
+        :class:`SeparationRules` once per distinct combination rather than once per pair."""
         columns = self._activities.columns()
-        categories = self._activities.category_names
-        parties = self._activities.party_names
-        width = len(categories)
-        combo = columns.party[slots].astype(np.int64) * width + columns.category[slots]
+        parties, categories = self._activities.party_names, self._activities.category_names
+        n_p, n_c = len(parties), len(categories)
+        party_b = columns.party[slots_b].astype(np.int64)
+        combo = (np.asarray(party_a, dtype=np.int64) * n_p + party_b) * n_c + category_a
+        combo = combo * n_c + columns.category[slots_b]
         unique, inverse = np.unique(combo, return_inverse=True)
-        values = np.array(
-            [
-                rules.between(
-                    activity.party_id, parties[c // width], activity.category, categories[c % width]
-                )
-                for c in unique.tolist()
-            ],
-            dtype=np.float64,
-        )
+        values = np.empty(len(unique))
+        for k, code in enumerate(unique.tolist()):
+            rest, cb = divmod(code, n_c)
+            rest, ca = divmod(rest, n_c)
+            pa, pb = divmod(rest, n_p)
+            values[k] = rules.between(parties[pa], parties[pb], categories[ca], categories[cb])
         chosen: Array = values[inverse]
         return chosen
 
@@ -518,7 +518,9 @@ class IndexedEngine:
             return []
         store = self._store
         slots = store.decl[rows]
-        separation = self._rules_against(activity, rules, slots) + activity.buffer_m
+        party = self._activities.party_code(activity.party_id)
+        category = self._activities.category_code(activity.category)
+        separation = self._rules_between(rules, party, category, slots) + activity.buffer_m
         separation += store.buf[rows]
         dist, err = compiled.evaluate(compiled.columns(q), qi, compiled.columns(store), rows, True)
         ok = np.isfinite(dist)
@@ -650,19 +652,9 @@ class IndexedEngine:
     def _slot_ids(self) -> list[str | None]:
         return self._activities.ids
 
-    def _slot_codes(self) -> tuple[IntArray, IntArray]:
-        columns = self._activities.columns()
-        return columns.party.astype(np.int64), columns.category.astype(np.int64)
-
     def _slot_boxes(self) -> tuple[Array, Array, Array, Array]:
         columns = self._activities.columns()
         return columns.west, columns.south, columns.east, columns.north
-
-    def _category_names(self) -> list[str | None]:
-        return self._activities.category_names
-
-    def _party_names(self) -> list[str]:
-        return self._activities.party_names
 
 
 def _return_freed_memory() -> None:

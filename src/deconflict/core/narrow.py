@@ -355,7 +355,9 @@ def self_join(
     swap = sa > sb
     sa, sb = np.where(swap, sb, sa), np.where(swap, sa, sb)
     arow, brow = np.where(swap, brow, arow), np.where(swap, arow, brow)
-    separation = _separations(engine, rules, sa, sb) + store.buf[arow] + store.buf[brow]
+    columns = engine._activities.columns()
+    pair_rules = engine._rules_between(rules, columns.party[sa], columns.category[sa], sb)
+    separation = pair_rules + store.buf[arow] + store.buf[brow]
     a, b = store.take(arow), store.take(brow)
     cols = compiled.columns(store)
     dist, err = compiled.evaluate(cols, arow, cols, brow, False)
@@ -394,24 +396,3 @@ def _ordered(x: str | None, y: str | None) -> tuple[str, str]:
     assert x is not None
     assert y is not None
     return (x, y) if x < y else (y, x)
-
-
-def _separations(
-    engine: IndexedEngine,
-    rules: SeparationRules,
-    sa: IntArray,
-    sb: IntArray,
-) -> Array:
-    """The rule for each pair of slots, asking :class:`SeparationRules` once per combination."""
-    party, category = engine._slot_codes()
-    pnames, cnames = engine._party_names(), engine._category_names()
-    np_, nc = len(pnames) + 1, len(cnames) + 1
-    combo = ((party[sa] * np_ + party[sb]) * nc + category[sa]) * nc + category[sb]
-    unique, inverse = np.unique(combo, return_inverse=True)
-    values = np.empty(len(unique))
-    for k, c in enumerate(unique.tolist()):
-        rest, cb = divmod(c, nc)
-        rest, ca = divmod(rest, nc)
-        pa, pb = divmod(rest, np_)
-        values[k] = rules.between(pnames[pa], pnames[pb], cnames[ca], cnames[cb])
-    return values[inverse]

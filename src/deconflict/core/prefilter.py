@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from deconflict.core.elements import Elements
-from deconflict.core.kernels import Array, metres_per_degree
+from deconflict.core.kernels import MAX_LAT, Array, metres_per_degree
 
 ORIGIN_S = 1_700_000_000.0
 """Epoch seconds at which record times start (November 2023); int32 seconds reach 68 years
@@ -35,7 +35,6 @@ LIMIT = 2**31 - 2
 MICRO = 1e6
 MIN_M_PER_DEG_LAT = 110_574.0
 """The fewest metres in a degree of latitude (at the equator), so widening by it is generous."""
-MAX_LAT = 89.0
 
 Records = np.ndarray[Any, np.dtype[np.int32]]
 

@@ -140,13 +140,7 @@ class Deconflict:
         """Empty every projection and replay the log into it; returns the number of events replayed."""
 
         def command(tx: Transaction) -> int:
-            for table in t.PROJECTIONS:
-                tx.conn.execute(table.delete())
-            count = 0
-            for event in queries.events(tx.conn):
-                projector.apply(tx.conn, event)
-                count += 1
-            return count
+            return projector.replay(tx.conn)
 
         count = self.sequencer.write(command)
         self.sequencer.reload()

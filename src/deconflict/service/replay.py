@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from deconflict.service.sequencer import WRITER_OPTION, take_write_lock
-from deconflict.storage import projector, queries
+from deconflict.storage import projector
 from deconflict.storage import tables as t
 
 
@@ -71,12 +71,7 @@ def compare_with_replay(engine: Engine) -> ReplayVerdict:
         try:
             take_write_lock(conn)
             stored = {table.name: _digest(conn, table) for table in t.PROJECTIONS}
-            for table in t.PROJECTIONS:
-                conn.execute(table.delete())
-            events = 0
-            for event in queries.events(conn):
-                projector.apply(conn, event)
-                events += 1
+            events = projector.replay(conn)
             replayed = {table.name: _digest(conn, table) for table in t.PROJECTIONS}
         finally:
             transaction.rollback()

@@ -225,9 +225,7 @@ class Sequencer:
             transaction = conn.begin()
             try:
                 take_write_lock(conn)
-                last = (
-                    conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar_one_or_none() or 0
-                )
+                last = _last_seq(conn)
                 self._catch_up(conn, last)
                 nested = len(batch) > 1
                 next_seq, now = last + 1, None
@@ -306,9 +304,7 @@ class Sequencer:
             if self._stale:
                 self._reload()
             with self._engine.connect() as conn:
-                last = (
-                    conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar_one_or_none() or 0
-                )
+                last = _last_seq(conn)
                 self._catch_up(conn, last)
 
     def _reload(self) -> None:
@@ -316,7 +312,7 @@ class Sequencer:
         # process) is at worst told again on the next catch-up, which replays in order.
         self._stale = True  # until it has succeeded: no batch may run on state ahead of the log
         with self._engine.connect() as conn:
-            last = conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar_one_or_none() or 0
+            last = _last_seq(conn)
         for _, reload in self._trackers:
             reload()
         self._followed_seq = last
@@ -333,6 +329,11 @@ class Sequencer:
                 follower(events)
             if events:
                 self._followed_seq = events[-1].seq
+
+
+def _last_seq(conn: sa.Connection) -> int:
+    """The number of the log's last committed event (0 for an empty log)."""
+    return int(conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar_one_or_none() or 0)
 
 
 def _execute(

@@ -297,3 +297,20 @@ def apply(conn: sa.Connection, event: Event) -> None:
     APPLIERS[event.kind](conn, event)
     for also in ALSO.get(event.kind, ()):
         also(conn, event)
+
+
+def replay(conn: sa.Connection) -> int:
+    """Empty every projection and apply the whole log to it again; returns the events applied.
+
+    The one definition of "projections from the log": ``deconflict rebuild`` commits it, and
+    the replay check (``deconflict rebuild --check``, restore) runs it and rolls back.
+    """
+    from deconflict.storage import queries
+
+    for table in t.PROJECTIONS:
+        conn.execute(table.delete())
+    count = 0
+    for event in queries.events(conn):
+        apply(conn, event)
+        count += 1
+    return count
