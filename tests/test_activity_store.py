@@ -127,7 +127,8 @@ def identical(a: BaseGeometry, b: BaseGeometry) -> bool:
 
 
 def assert_same(got: Activity, want: Activity) -> None:
-    assert got.declaration_id is want.declaration_id  # shared, not a copy
+    assert got.declaration_id == want.declaration_id
+    assert type(got.declaration_id) is str
     assert got.version == want.version
     assert got.party_id == want.party_id
     assert got.kind is want.kind
@@ -151,7 +152,9 @@ def assert_holds(store: ActivityStore, model: dict[int, Activity]) -> None:
     for slot, act in model.items():
         assert slot in store
         assert_same(store.get(slot), act)
-        assert store.declaration_id(slot) is act.declaration_id
+        assert store.declaration_id(slot) == act.declaration_id
+        found = store.slot_of(act.declaration_id)  # one of the slots holding this id
+        assert model[found].declaration_id == act.declaration_id
         assert store.party_id(slot) == act.party_id
         assert store.category(slot) == act.category
     many = store.get_many(sorted(model))
@@ -294,7 +297,7 @@ def test_a_mixed_scene_round_trips_and_its_columns_match_the_activities() -> Non
     assert [names[p] for p in cols.party.tolist()] == [a.party_id for a in acts]
     assert store.category_names[0] is None
     assert [store.category_names[c] for c in cols.category] == [a.category for a in acts]
-    assert store.ids == [a.declaration_id for a in acts]
+    assert list(store.ids) == [a.declaration_id for a in acts]
 
     model = dict(enumerate(acts))
     rng = np.random.default_rng(1)
@@ -419,3 +422,90 @@ def test_decompose_keeps_batch_order_across_geometry_types() -> None:
     assert flat.struct_len.tolist() == [5, 0, 5, 0, 6]
     assert flat.struct.tolist() == [1, 0, 1, 0, 4, 1, 0, 1, 0, 4, 1, 0, 2, 0, 5, 9]
     assert np.column_stack([flat.xs, flat.ys]).tolist() == shapely.get_coordinates(geoms).tolist()
+
+
+odd_ids = st.one_of(
+    st.text(min_size=1, max_size=12),  # any code point, lone surrogates included
+    st.sampled_from(["d1", "d1 ", "D1", "é", "\ud800", "\x00", "x" * 300, "1", "01"]),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["put", "put_many", "remove"]), st.integers(0, 40), odd_ids),
+        min_size=1,
+        max_size=60,
+    )
+)
+@settings(max_examples=40, deadline=None)
+def test_ids_are_found_by_value_however_slots_are_put_replaced_and_removed(
+    ops: list[tuple[str, int, str]],
+) -> None:
+    """slot_of agrees with a dict kept alongside, through table growth, tombstones,
+    compaction and pickling; ids read back equal, whatever their code points."""
+    store, model = ActivityStore(), {}
+    act = scenes.mixed(2, 1)[0]
+
+    def with_id(ident: str) -> Activity:
+        return Activity(ident, *[getattr(act, f) for f in list(act.__dataclass_fields__)[1:]])
+
+    for op, slot, ident in ops:
+        if op == "put":
+            store.put(slot, with_id(ident))
+            model[slot] = ident
+        elif op == "put_many":
+            slots = [slot, slot + 41, slot + 82]
+            store.put_many(slots, [with_id(ident + str(k)) for k in range(3)])
+            model.update({s: ident + str(k) for k, s in enumerate(slots)})
+        elif slot in model:
+            store.remove(slot)
+            del model[slot]
+    for copy in (store, pickle.loads(pickle.dumps(store))):
+        copy.compact()
+        for slot, ident in model.items():
+            assert copy.declaration_id(slot) == ident
+            assert model[copy.slot_of(ident)] == ident
+        held = set(model.values())
+        for _, _, ident in ops:
+            for probe in (ident, ident + "0", ident + "absent"):
+                assert (copy.slot_of(probe) >= 0) == (probe in held)
+        assert list(copy.ids) == [model.get(s) for s in range(copy.size)]
+
+
+def test_a_hundred_thousand_ids_in_batches_singles_and_removals() -> None:
+    """The hash table grows and cleans itself; lookups stay exact."""
+    act = scenes.mixed(3, 1)[0]
+    fields = [getattr(act, f) for f in list(act.__dataclass_fields__)[1:]]
+    store, model = ActivityStore(), {}
+    for at in range(0, 100_000, 25_000):
+        ids = [f"id-{k}" for k in range(at, at + 25_000)]
+        store.put_many(range(at, at + 25_000), [Activity(i, *fields) for i in ids])
+        model.update(zip(range(at, at + 25_000), ids, strict=True))
+    rng = np.random.default_rng(4)
+    for slot in rng.choice(100_000, 30_000, replace=False).tolist():
+        store.remove(slot)
+        del model[slot]
+    for slot in rng.choice(list(model), 2000, replace=False).tolist():  # amend: a new id
+        model[slot] = f"new-{slot}"
+        store.put(slot, Activity(model[slot], *fields))
+    assert len(store) == len(model)
+    for slot, ident in list(model.items())[::97]:
+        assert store.slot_of(ident) == slot
+    assert store.slot_of("id-100000") == -1
+    gone = set(range(100_000)) - set(model)
+    assert all(store.slot_of(f"id-{k}") == -1 for k in list(gone)[:500])
+
+
+def test_trim_gives_back_what_growing_by_half_left_unused() -> None:
+    acts = scenes.mixed(9, 3000)
+    store = ActivityStore()
+    for at in range(0, 3000, 500):  # six put_many calls, none large enough to trim itself
+        store.put_many(range(at, at + 500), acts[at : at + 500])
+    assert len(store._col["kind"]) > store.size
+    before = store.nbytes()
+    store.trim()
+    assert {len(a) for a in store._col.values()} == {3000}
+    assert store.nbytes() < before
+    assert_holds(store, dict(enumerate(acts)))
+    store.put(3000, acts[0])  # and it grows again
+    assert_holds(store, {**dict(enumerate(acts)), 3000: acts[0]})

@@ -284,6 +284,58 @@ def test_remove_and_clear(rules: SeparationRules) -> None:
     assert engine.all_pairs(rules) == set()
 
 
+def test_ids_are_found_before_and_after_the_batch_is_stored(rules: SeparationRules) -> None:
+    """The engine keeps no id → slot dict: a declaration still waiting in the pending batch
+    and one already in the store must both be found, replaced and removed by id."""
+    engine = IndexedEngine()
+    engine.upsert(site("kept", LON))
+    assert engine.conflicting(crossing(), rules) == ["kept"]  # flushed into the store
+    engine.upsert(site("waiting", LON + 0.01))
+    engine.upsert(site("waiting", LON + 0.02))  # replaced while still pending
+    engine.upsert(site("gone", LON + 0.03))
+    engine.remove("gone")  # removed while still pending
+    engine.upsert(site("kept", LON + 0.04))  # replaced after being stored
+    assert len(engine) == 2
+    assert engine.conflicting(crossing(), rules) == ["kept", "waiting"]
+    assert sorted(a.declaration_id for a in engine.active()) == ["kept", "waiting"]
+    engine.remove("kept")
+    engine.upsert(site("gone", LON))  # an id comes back after removal
+    assert len(engine) == 2
+    assert engine.conflicting(crossing(), rules) == ["gone", "waiting"]
+
+
+@pytest.mark.parametrize("year_s", [-700_000_000.0, 4_072_000_000.0])  # 1947 and 2099
+def test_times_beyond_the_packed_records_range(rules: SeparationRules, year_s: float) -> None:
+    """Packed records hold seconds within 68 years of 2023, clamped beyond: an open-ended
+    site must still meet a movement planned past that range, and a site declared open since
+    before it must too."""
+    since_2023 = Activity(
+        "since-2023", 1, "alpha", Kind.site, Point(LON, LAT), 1_700_000_000.0, None,
+        None, 0.0, 0.0, None, None,
+    )  # fmt: skip
+    since_1940 = Activity(
+        "since-1940", 1, "charlie", Kind.site, Point(LON, LAT), -950_000_000.0, None,
+        None, 0.0, 0.0, None, None,
+    )  # fmt: skip
+    route = LineString([(LON - 0.02, LAT - 0.01), (LON + 0.02, LAT + 0.01)])
+    times = np.array([year_s, year_s + 1800.0])
+    probe = Activity(
+        "far", 1, "bravo", Kind.movement, route, year_s, year_s + 1800.0, times, 0.0, 0.0,
+        None, None,
+    )  # fmt: skip
+    engine, scan = IndexedEngine(), ScanEngine()
+    for declared in (since_2023, since_1940):
+        engine.upsert(declared)
+        scan.upsert(declared)
+    expected = sorted(f.other.declaration_id for f in scan.check(probe, rules))
+    if year_s > 0:
+        assert expected == ["since-1940", "since-2023"]
+    assert engine.conflicting(probe, rules) == expected
+    engine.upsert(probe)
+    scan.upsert(probe)
+    assert engine.all_pairs(rules) == scan_pairs(scan, rules)
+
+
 def test_a_declaration_is_not_checked_against_itself_nor_its_own_party(
     rules: SeparationRules,
 ) -> None:

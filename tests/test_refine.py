@@ -557,14 +557,17 @@ def test_batch_matches_single_calls() -> None:
     place = columns(0.0, 0.0, 1.0, 1.0, 300.0, 1000.0, 0.0, False)
     qi = np.array([0, 1, 2, 3, 1], dtype=np.int64)
     part = np.array([0, 1, 2, 0, 2], dtype=np.int64)
-    dist, err = refine.segment_polygon_many(
-        q, qi, place, np.zeros(5, np.int64), part, part_rings, ring_start, xs, ys, True
+    dist, err, lower = refine.segment_polygon_many(
+        q, qi, place, np.zeros(5, np.int64), part, part_rings, ring_start, xs, ys
     )
     for k in range(5):
         i, p = int(qi[k]), int(part[k])
         ends = (q[0][i], q[1][i], q[2][i], q[3][i])
         one = refine.segment_polygon(ends, (0.0, 600.0, 60.0, 0.0), (300.0, 1000.0), *parts[p])
         assert (dist[k], err[k]) == pytest.approx(one, abs=1e-9)
+        times = (0.0, 600.0, 60.0, TIME_SLACK_S)
+        d, e = refine.segment_polygon(ends, times, (300.0, 1000.0), *parts[p])
+        assert lower[k] == pytest.approx(d - e, abs=1e-9)
 
 
 @pytest.mark.parametrize("strict", [True, False])

@@ -12,8 +12,9 @@ kept here as columns instead of objects:
   (CSR), movement times likewise in a flat array of their own, and the ring and part
   structure of polygons as a few small int32 offsets per polygon (see :class:`RingView`), so
   a compiled kernel can walk the rings of one polygon part without Python;
-* party and category names interned as small codes; declaration ids as the very ``str``
-  objects the caller passed in (the engine's id → slot dict shares them).
+* party and category names interned as small codes; declaration ids as UTF-8 bytes in one
+  flat array, with a hash table to find a slot by id (:class:`~deconflict.core.id_table.IdTable`:
+  a ``str`` per slot and a dict of them would cost ≈ 110 MB at a million).
 
 Replacing or removing a slot leaves its old coordinates behind as dead space;
 :meth:`ActivityStore.compact` packs the flat arrays again (slots keep their numbers).
@@ -30,12 +31,12 @@ import math
 import operator
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.core.declarations import Activity, Kind
+from deconflict.core.declarations import Activity
 from deconflict.core.flat_shapes import (
     OTHER,
     Pool,
@@ -46,14 +47,26 @@ from deconflict.core.flat_shapes import (
     decompose_one,
     ring_offsets,
 )
+from deconflict.core.id_table import IdColumn, IdTable
+from deconflict.core.store_columns import (
+    CLEARED,
+    DTYPES,
+    KIND_CODE,
+    KINDS,
+    LOOSE_TIMES,
+    NO_ALTITUDE,
+    OPEN_ENDED,
+    SCALARS,
+    TIMED,
+    Columns,
+)
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
+Slots = Sequence[int] | np.ndarray[Any, np.dtype[np.integer[Any]]]
+"""Slots as a caller has them: a list, or an array of any integer type."""
 AnyArray = np.ndarray[Any, Any]
 
-KINDS: tuple[Kind, ...] = (Kind.site, Kind.area, Kind.movement)
-"""Kind codes: the index in this tuple."""
-_KIND_CODE: dict[str, int] = {kind: code for code, kind in enumerate(KINDS)}
 _FIELDS = operator.attrgetter(
     "declaration_id",
     "version",
@@ -72,66 +85,6 @@ _FIELDS = operator.attrgetter(
 BATCH = 65_536
 """Activities taken apart at once by put_many."""
 
-NO_ALTITUDE, OPEN_ENDED, TIMED, LOOSE_TIMES = 1, 2, 4, 8
-"""Bits of the ``flags`` column: altitude is None; end is None; times is not None; times are
-kept aside (their count differs from the vertex count, which a valid movement never does)."""
-
-
-class Columns(NamedTuple):
-    """Per-slot columns: views of the first ``size`` entries, valid until the next put,
-    remove or compact. Empty slots have ``kind`` −1."""
-
-    kind: AnyArray  # int8: index into KINDS
-    gtype: AnyArray  # int8: POINT, LINESTRING, POLYGON, MULTIPOLYGON or OTHER
-    flags: AnyArray  # uint8: NO_ALTITUDE | OPEN_ENDED | TIMED | LOOSE_TIMES
-    version: AnyArray  # int64
-    party: AnyArray  # int32: index into party_names
-    category: AnyArray  # int16: index into category_names (0 is None)
-    start: AnyArray  # float64, epoch seconds
-    end: AnyArray  # float64, inf when open-ended
-    tolerance: AnyArray  # float64, seconds
-    buffer: AnyArray  # float64, metres
-    alo: AnyArray  # float64, -inf without an altitude band
-    ahi: AnyArray  # float64, inf without an altitude band
-    west: AnyArray  # float64: the lon/lat box of the geometry
-    south: AnyArray
-    east: AnyArray
-    north: AnyArray
-    coord_start: AnyArray  # int32: first vertex in xs/ys
-    coord_count: AnyArray  # int32: number of vertices (every ring's closing one included)
-    times_start: AnyArray  # int32: first time in the times array, when TIMED and not LOOSE
-    part_start: AnyArray  # int32: the slot's block in RingView.struct; -1 unless polygonal
-
-
-_NAN = math.nan
-_DTYPES: dict[str, tuple[type[np.generic], float]] = {
-    "kind": (np.int8, -1),
-    "gtype": (np.int8, -1),
-    "flags": (np.uint8, 0),
-    "version": (np.int64, 0),
-    "party": (np.int32, -1),
-    "category": (np.int16, 0),
-    "start": (np.float64, _NAN),
-    "end": (np.float64, _NAN),
-    "tolerance": (np.float64, _NAN),
-    "buffer": (np.float64, _NAN),
-    "alo": (np.float64, _NAN),
-    "ahi": (np.float64, _NAN),
-    "west": (np.float64, _NAN),
-    "south": (np.float64, _NAN),
-    "east": (np.float64, _NAN),
-    "north": (np.float64, _NAN),
-    "coord_start": (np.int32, 0),
-    "coord_count": (np.int32, 0),
-    "times_start": (np.int32, -1),
-    "part_start": (np.int32, -1),
-}
-assert tuple(_DTYPES) == Columns._fields
-_SCALARS = tuple(_DTYPES)[: tuple(_DTYPES).index("north") + 1]
-"""The columns a put writes from the activity's own fields, in this order."""
-_CLEARED = ("kind", "gtype", "party", "times_start", "part_start", "coord_count")
-"""Columns reset when a slot is emptied, so an empty slot never points into the flat arrays."""
-
 
 class ActivityStore:
     """Activities by slot, as columns and flat arrays (see the module docstring)."""
@@ -140,9 +93,9 @@ class ActivityStore:
         self._size = 0
         self._live = 0
         self._col: dict[str, AnyArray] = {
-            name: np.zeros(0, dtype=dtype) for name, (dtype, _) in _DTYPES.items()
+            name: np.zeros(0, dtype=dtype) for name, (dtype, _) in DTYPES.items()
         }
-        self._ids: list[str | None] = []
+        self._ids = IdTable()
         self._coords = Pool(np.float64, np.float64)
         self._times = Pool(np.float64)
         self._struct = Pool(np.int32)
@@ -174,9 +127,14 @@ class ActivityStore:
         return np.flatnonzero(self._col["kind"][: self._size] >= 0)
 
     @property
-    def ids(self) -> list[str | None]:
-        """Declaration id per slot (None when empty): the store's own list, read it only."""
-        return self._ids
+    def ids(self) -> IdColumn:
+        """Declaration id per slot (None when empty), a read-only sequence; each read builds
+        the ``str`` anew."""
+        return IdColumn(self._ids, self._size)
+
+    def slot_of(self, declaration_id: str) -> int:
+        """The slot holding this declaration id, or −1 (if several do, one of them)."""
+        return self._ids.find(declaration_id)
 
     @property
     def party_names(self) -> list[str]:
@@ -232,7 +190,7 @@ class ActivityStore:
         band = act.altitude or (-math.inf, math.inf)
         end = math.inf if act.end is None else act.end
         # Every conversion that can fail comes before the first write.
-        values: tuple[Any, ...] = (_KIND_CODE[act.kind], gtype, flags, np.int64(act.version))
+        values: tuple[Any, ...] = (KIND_CODE[act.kind], gtype, flags, np.int64(act.version))
         values += (self.party_code(act.party_id), self.category_code(act.category))
         values += tuple(map(float, (act.start, end, act.tolerance_s, act.buffer_m, *band)))
         bounds = shapes.bounds[0].tolist()
@@ -241,7 +199,7 @@ class ActivityStore:
         col = self._col
         if col["kind"][slot] >= 0:
             self._release_one(slot)
-        for name, value in zip(_SCALARS, values, strict=True):
+        for name, value in zip(SCALARS, values, strict=True):
             col[name][slot] = value
         at = self._coords.reserve(count)
         xs, ys = self._coords.arrays
@@ -257,14 +215,14 @@ class ActivityStore:
             at = self._struct.reserve(len(shapes.struct))
             self._struct.arrays[0][at : at + len(shapes.struct)] = shapes.struct
             col["part_start"][slot] = at
-        self._ids[slot] = act.declaration_id
+        self._ids.set(slot, act.declaration_id)
         if gtype == OTHER:
             self._other_geometry[slot] = act.geometry
         if loose:
             self._loose_times[slot] = np.array(times, dtype=np.float64)
         self._live += 1
 
-    def put_many(self, slots: Sequence[int] | IntArray, activities: Iterable[Activity]) -> None:
+    def put_many(self, slots: Slots, activities: Iterable[Activity]) -> None:
         """Store each activity at its slot (slots distinct), replacing what was there.
 
         Geometry is taken apart with shapely's array functions and every field is read once
@@ -289,15 +247,18 @@ class ActivityStore:
         for at in range(0, n, BATCH):
             self._put_batch(where[at : at + BATCH], acts[at : at + BATCH])
         if n > BATCH:  # a bulk load: give back what growing by half again left unused
-            self._trim()
+            self.trim()
 
-    def _trim(self) -> None:
-        """Shrink every array to its contents (without packing out dead entries)."""
+    def trim(self) -> None:
+        """Shrink every array to its contents (without packing out dead entries): for the
+        end of a bulk load made of many put_many calls, each of which may have grown the
+        arrays by half again."""
         for name, array in self._col.items():
             if len(array) > self._size:
                 self._col[name] = array[: self._size].copy()
         for pool in (self._coords, self._times, self._struct):
             pool.arrays = [a[: pool.used].copy() if len(a) > pool.used else a for a in pool.arrays]
+        self._ids.trim(self._size)
 
     def _put_batch(self, where: IntArray, acts: list[Activity]) -> None:
         """Everything is read and converted before the first write, so a bad activity
@@ -329,7 +290,7 @@ class ActivityStore:
         for category in dict.fromkeys(categories):
             self.category_code(category)
         values: dict[str, AnyArray] = {
-            "kind": np.array(list(map(_KIND_CODE.__getitem__, kinds)), dtype=np.int8),
+            "kind": np.array(list(map(KIND_CODE.__getitem__, kinds)), dtype=np.int8),
             "gtype": shapes.gtype,
             "flags": flags,
             "version": np.array(versions, dtype=np.int64),
@@ -376,8 +337,7 @@ class ActivityStore:
         blocks = at + np.cumsum(shapes.struct_len) - shapes.struct_len
         col["part_start"][where] = np.where(shapes.struct_len > 0, blocks, -1)
 
-        for slot, ident in zip(where.tolist(), ids, strict=True):
-            self._ids[slot] = ident
+        self._ids.set_many(where, ids)
         for i in np.flatnonzero(shapes.gtype == OTHER).tolist():
             self._other_geometry[int(where[i])] = geoms[i]
         for i in np.flatnonzero(loose).tolist():
@@ -388,6 +348,7 @@ class ActivityStore:
         """Empty a slot; its flat space becomes dead until :meth:`compact`."""
         self._require(slot)
         self._release_one(int(slot))
+        self._ids.remove(int(slot))
 
     def _grow(self, size: int) -> None:
         if size <= self._size:
@@ -396,10 +357,12 @@ class ActivityStore:
         if size > capacity:
             capacity = max(size, capacity + capacity // 2, 1024)
             for name, old in self._col.items():
-                grown = np.full(capacity, _DTYPES[name][1], dtype=old.dtype)
+                grown = np.empty(capacity, dtype=old.dtype)
                 grown[: self._size] = old[: self._size]
                 self._col[name] = grown
-        self._ids.extend([None] * (size - self._size))
+            self._ids.resize(capacity, self._size)
+        for name, (_, empty) in DTYPES.items():
+            self._col[name][self._size : size] = empty
         self._size = size
 
     def _block_lengths(self, part_start: IntArray) -> IntArray:
@@ -410,7 +373,8 @@ class ActivityStore:
         return lengths
 
     def _release(self, slots: IntArray) -> None:
-        """Forget occupied slots, counting their flat entries as dead."""
+        """Forget occupied slots, counting their flat entries as dead. Their ids stay, for
+        the put that follows to replace (most often by the same id: nothing to do)."""
         col = self._col
         flags = col["flags"][slots]
         counts = col["coord_count"][slots].astype(np.int64)
@@ -422,10 +386,8 @@ class ActivityStore:
         for slot in slots[(col["gtype"][slots] == OTHER) | (flags & LOOSE_TIMES != 0)].tolist():
             self._other_geometry.pop(slot, None)
             self._loose_times.pop(slot, None)
-        for name in _CLEARED:
-            col[name][slots] = _DTYPES[name][1]
-        for slot in slots.tolist():
-            self._ids[slot] = None
+        for name in CLEARED:
+            col[name][slots] = DTYPES[name][1]
         self._live -= len(slots)
 
     def _release_one(self, slot: int) -> None:
@@ -441,16 +403,15 @@ class ActivityStore:
             self._struct.dead += int(struct[block]) + int(struct[block + 1 + struct[block]]) + 3
         self._other_geometry.pop(slot, None)
         self._loose_times.pop(slot, None)
-        for name in _CLEARED:
-            col[name][slot] = _DTYPES[name][1]
-        self._ids[slot] = None
+        for name in CLEARED:
+            col[name][slot] = DTYPES[name][1]
         self._live -= 1
 
     def compact(self) -> None:
         """Pack the flat arrays (dropping what removed and replaced slots left behind) and
         trim every array to its contents. Slots keep their numbers; views handed out before
         (columns(), rings()) are stale afterwards."""
-        self._trim()
+        self.trim()
         col = self._col
         live = col["kind"] >= 0
         flags = col["flags"]
@@ -464,6 +425,7 @@ class ActivityStore:
         polygonal = np.flatnonzero(live & (col["part_start"] >= 0))
         blocks = col["part_start"][polygonal]
         col["part_start"][polygonal] = self._struct.pack(blocks, self._block_lengths(blocks))
+        self._ids.compact()
 
     def dead_fraction(self) -> float:
         """The share of the flat coordinate space left dead by removes and replacements."""
@@ -494,7 +456,7 @@ class ActivityStore:
         )
 
     def declaration_id(self, slot: int) -> str:
-        ident = self._ids[slot] if 0 <= slot < self._size else None
+        ident = self._ids.get(slot) if 0 <= slot < self._size else None
         if ident is None:
             raise KeyError(f"slot {slot} is empty")
         return ident
@@ -541,7 +503,7 @@ class ActivityStore:
         block = self._struct.arrays[0][b:] if b >= 0 else self._struct.arrays[0][:0]
         return assemble_one(gtype, xs[start:stop], ys[start:stop], block)
 
-    def geometries(self, slots: Sequence[int] | IntArray) -> list[BaseGeometry]:
+    def geometries(self, slots: Slots) -> list[BaseGeometry]:
         """:meth:`geometry` for many slots, with shapely's array constructors."""
         where = np.asarray(slots, dtype=np.int64).reshape(-1)
         for slot in where.tolist():
@@ -581,7 +543,7 @@ class ActivityStore:
         """The activity stored at ``slot``, rebuilt equal to the one put there."""
         return self._activity(slot, self.geometry(slot))
 
-    def get_many(self, slots: Sequence[int] | IntArray) -> list[Activity]:
+    def get_many(self, slots: Slots) -> list[Activity]:
         """:meth:`get` for many slots (geometries built together)."""
         where = np.asarray(slots, dtype=np.int64).reshape(-1)
         geometries = self.geometries(where)
@@ -606,11 +568,11 @@ class ActivityStore:
         )
 
     def nbytes(self) -> int:
-        """Bytes held: every array, the id strings and list, and the names (not the
+        """Bytes held: every array, the ids and their table, and the names (not the
         aside geometries' GEOS memory). For comparing with a resident-set measurement."""
         arrays = list(self._col.values()) + self._coords.arrays + self._times.arrays
         total = sum(a.nbytes for a in arrays + self._struct.arrays)
-        total += sys.getsizeof(self._ids) + sum(sys.getsizeof(i) for i in self._ids if i)
+        total += self._ids.nbytes()
         total += sum(a.nbytes for a in self._loose_times.values())
         total += sys.getsizeof(self._party_codes) + sys.getsizeof(self._category_codes)
         return total

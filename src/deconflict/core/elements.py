@@ -66,9 +66,17 @@ class Elements:
         )
 
     def empty_like(self, capacity: int) -> Elements:
-        return Elements(
-            *(np.empty(capacity, dtype=getattr(self, f.name).dtype) for f in fields(self))
-        )
+        """Room for ``capacity`` elements of these dtypes, *row-major*: every column is a
+        view into one structured array, so one element's fields share a cache line or two.
+
+        The index's store is this: the narrow phase reads some twelve fields of a few
+        thousand scattered rows per check, and as separate columns each read was its own
+        cache miss (≈ 1 µs per pair at a million declarations). Numpy and the compiled
+        kernels read the strided views as they read plain columns.
+        """
+        layout = np.dtype([(f.name, getattr(self, f.name).dtype) for f in fields(self)], align=True)
+        rows = np.empty(capacity, dtype=layout)
+        return Elements(*(rows[f.name] for f in fields(self)))
 
     def put(self, at: int, other: Elements) -> None:
         """Copy ``other`` into rows ``at`` onwards (the caller has made room)."""

@@ -27,7 +27,7 @@ import ctypes
 import ctypes.util
 import functools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from deconflict.core import compiled, prefilter, refine
+from deconflict.core import scan as scan_kernel
 from deconflict.core.activity_store import ActivityStore
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.declarations import Activity
@@ -74,12 +75,13 @@ class IndexedEngine:
         self._ny = 2 * math.ceil(90.0 / cell_deg) + 3
         self.rebuilds = 0
         self.last_uncertain = 0
+        self._rule_owner: SeparationRules | None = None
+        self._rule_tables: dict[tuple[Any, ...], Array] = {}
         self.clear()
 
     # --- maintenance ----------------------------------------------------------------------
 
     def clear(self) -> None:
-        self._ids: dict[str, int] = {}
         self._activities = ActivityStore()
         self._slots = 0
         self._first = np.zeros(0, dtype=np.int64)
@@ -95,22 +97,34 @@ class IndexedEngine:
         self._rows = np.zeros(0, dtype=np.int32)
         self._delta: dict[int, list[int]] = {}
         self._delta_rows = 0
-        self._pending: dict[str, Activity] = {}
+        self._pending: dict[str, tuple[int, Activity]] = {}
         self._marks = np.zeros(0, dtype=np.int64)
         self._stamp = 0
         self._bmin, self._bmax = 1 << 62, 0
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._activities) + sum(
+            slot not in self._activities for slot, _ in self._pending.values()
+        )
+
+    def _slot_of(self, declaration_id: str) -> int | None:
+        """The declaration's slot. There is no id → slot dict here: a million ids as ``str``
+        keys cost ≈ 110 MB, so the store's packed id table answers for flushed declarations
+        and the pending batch for the rest."""
+        pending = self._pending.get(declaration_id)
+        if pending is not None:
+            return pending[0]
+        slot = self._activities.slot_of(declaration_id)
+        return None if slot < 0 else slot
 
     def upsert(self, activity: Activity) -> None:
         """Record the new version; its elements are cut lazily, in batches (see _flush)."""
         ident = activity.declaration_id
-        slot = self._ids.get(ident)
+        slot = self._slot_of(ident)
         if slot is not None:
             self._kill(slot)
         else:
-            slot = self._ids[ident] = self._slots
+            slot = self._slots
             self._slots += 1
             if slot >= len(self._first):
                 grown = max(1024, 2 * len(self._first))
@@ -118,7 +132,7 @@ class IndexedEngine:
                 self._count = np.resize(self._count, grown)
             self._first[slot] = 0
             self._count[slot] = 0
-        self._pending[ident] = activity
+        self._pending[ident] = (slot, activity)
 
     def upsert_many(self, activities: Iterable[Activity]) -> None:
         for activity in activities:
@@ -138,7 +152,7 @@ class IndexedEngine:
         self.rebuild()
 
     def remove(self, declaration_id: str) -> None:
-        slot = self._ids.pop(declaration_id, None)
+        slot = self._slot_of(declaration_id)
         if slot is None:
             return
         self._pending.pop(declaration_id, None)
@@ -171,9 +185,9 @@ class IndexedEngine:
         """
         if not self._pending:
             return
-        batch = list(self._pending.values())
+        slots = np.fromiter((slot for slot, _ in self._pending.values()), dtype=np.int64)
+        batch = [activity for _, activity in self._pending.values()]
         self._pending = {}
-        slots = np.array([self._ids[a.declaration_id] for a in batch], dtype=np.int64)
         self._activities.put_many(slots, batch)
         party = self._activities.columns().party[slots].astype(np.int64)
         elems, counts = of_activities(batch, party, slots)
@@ -229,6 +243,9 @@ class IndexedEngine:
         if store is None:
             return
         keep = np.flatnonzero(self._alive[: self._size])
+        keys, rows = self._register_keys(store.take(keep))
+        order, keys, rows = _grid_order(keys, rows, store.decl[keep])
+        keep = keep[order]
         new_index = np.full(self._size + 1, -1, dtype=np.int64)
         new_index[keep] = np.arange(len(keep))
         live = store.take(keep)
@@ -245,7 +262,6 @@ class IndexedEngine:
         self._first[held] = new_index[self._first[held]]
         if self._activities.dead_fraction() > 0.25:
             self._activities.compact()
-        keys, rows = self._register_keys(live)
         order = np.argsort(keys, kind="stable")
         self._rows = rows[order].astype(np.int32)
         self._keys, starts = np.unique(keys[order], return_index=True)
@@ -345,7 +361,8 @@ class IndexedEngine:
 
     def _query_elements(self, activity: Activity) -> Elements:
         party = self._activities.party_code(activity.party_id)
-        slot = self._ids.get(activity.declaration_id, -1)
+        slot = self._slot_of(activity.declaration_id)
+        slot = -1 if slot is None else slot
         elems, _ = of_activities(
             [activity], np.array([party], dtype=np.int64), np.array([slot], dtype=np.int64)
         )
@@ -357,12 +374,21 @@ class IndexedEngine:
         rules: SeparationRules,
         upper_only: bool = False,
     ) -> tuple[IntArray, IntArray, Array, Array]:
-        """Pairs (query element, store row, distance, error) that may be closer than S.
+        """Pairs (query element, store row, distance, error) that may be closer than S."""
+        qi, rows, dist, err, _, _ = self._scan(q, rules, upper_only)
+        return qi, rows, dist, err
 
-        The grid gives row ranges per query key; :func:`compiled.scan` walks them, skipping
-        dead, same-party, same-declaration and duplicate rows, and applies the lower bound.
-        Rows still in the delta, and rows met by an oversized query element, are handed to
-        the same loop as explicit one-row ranges.
+    def _scan(
+        self,
+        q: Elements,
+        rules: SeparationRules,
+        upper_only: bool = False,
+    ) -> tuple[IntArray, IntArray, Array, Array, Array, Array]:
+        """:meth:`scan` with each pair's strict (distance, error) too.
+
+        The grid gives row ranges per query key; :func:`deconflict.core.scan.scan` walks
+        them. Rows still in the delta, and rows met by an oversized query element, are
+        handed to the same loop as explicit one-row ranges.
         """
         assert self._store is not None
         largest = rules.largest_m
@@ -376,45 +402,20 @@ class IndexedEngine:
         self._stamp += len(q) + 1
         qc, sc = compiled.columns(q), compiled.columns(self._store)
         q_hot = prefilter.records(q, margin, TIME_SLACK_S)
-        found = [
-            compiled.scan(
-                qc,
-                q_hot,
-                owner,
-                lo,
-                hi,
-                self._rows,
-                sc,
-                self._hot,
-                self._marks,
-                stamp,
-                largest,
-                upper_only,
-            )
-        ]
+        q_line = scan_kernel.corridors(q, margin)
+        walks: list[tuple[Any, ...]] = [(owner, lo, hi, self._rows)]
         extra_q, extra_r = self._explicit(keys, owner, huge)
         if len(extra_q):
             start = np.arange(len(extra_q))
-            found.append(
-                compiled.scan(
-                    qc,
-                    q_hot,
-                    extra_q,
-                    start,
-                    start + 1,
-                    extra_r,
-                    sc,
-                    self._hot,
-                    self._marks,
-                    stamp,
-                    largest,
-                    upper_only,
-                )
-            )
+            walks.append((extra_q, start, start + 1, extra_r))
+        store_args: tuple[Any, ...] = (sc, self._hot, self._marks, stamp, largest, upper_only)
+        found = [scan_kernel.scan(qc, q_hot, q_line, *walk, *store_args) for walk in walks]
         if len(found) == 1:
             return found[0]
-        qi, rows, dist, err = (np.concatenate(parts) for parts in zip(*found, strict=True))
-        return qi, rows, dist, err
+        qi, rows, dist, err, s_dist, s_err = (
+            np.concatenate(parts) for parts in zip(*found, strict=True)
+        )
+        return qi, rows, dist, err, s_dist, s_err
 
     def _ranges(self, keys: IntArray) -> tuple[IntArray, IntArray]:
         """Where each key's rows lie in the sorted grid (empty ranges for absent keys).
@@ -501,6 +502,23 @@ class IndexedEngine:
         chosen: Array = values[inverse]
         return chosen
 
+    def _rule_table(self, rules: SeparationRules, party: int, category: int) -> Array:
+        """The rule between (``party``, ``category``) and every (party, category) code, as a
+        table, kept until the rules change (a check would otherwise ask
+        :class:`SeparationRules` a hundred times)."""
+        parties, categories = self._activities.party_names, self._activities.category_names
+        key = (party, category, len(parties), len(categories), rules.revision, rules.default_m)
+        if self._rule_owner is not rules or len(self._rule_tables) > 1024:
+            self._rule_owner, self._rule_tables = rules, {}
+        table = self._rule_tables.get(key)
+        if table is None:
+            mine, kind = parties[party], categories[category]
+            table = np.array(
+                [[rules.between(mine, other, kind, c) for c in categories] for other in parties]
+            ).reshape(len(parties), len(categories))
+            self._rule_tables[key] = table
+        return table
+
     def conflicting(self, activity: Activity, rules: SeparationRules) -> list[str]:
         """The ids of the declarations ``activity`` conflicts with, without the encounters.
 
@@ -513,16 +531,17 @@ class IndexedEngine:
         q = self._query_elements(activity)
         if not len(q):
             return []
-        qi, rows, low_d, low_e = self.scan(q, rules)
+        qi, rows, low_d, low_e, dist, err = self._scan(q, rules)
         if not len(rows):
             return []
         store = self._store
         slots = store.decl[rows]
         party = self._activities.party_code(activity.party_id)
         category = self._activities.category_code(activity.category)
-        separation = self._rules_between(rules, party, category, slots) + activity.buffer_m
+        columns = self._activities.columns()
+        table = self._rule_table(rules, party, category)
+        separation = table[columns.party[slots], columns.category[slots]] + activity.buffer_m
         separation += store.buf[rows]
-        dist, err = compiled.evaluate(compiled.columns(q), qi, compiled.columns(store), rows, True)
         ok = np.isfinite(dist)
         exact = q.exact[qi] & store.exact[rows]
         geodesic = exact.copy()  # pairs refine can measure: segments and points only
@@ -532,7 +551,6 @@ class IndexedEngine:
             self._measure_polygons(q, qi, rows, boxed, dist, err, lower)
             ok[boxed] = np.isfinite(dist[boxed])
             exact[boxed] = True
-        columns = self._activities.columns()
         west, south, east, north = shapely.bounds(activity.geometry).tolist()
         factor = certain_factor(
             np.minimum(columns.west[slots], west),
@@ -597,15 +615,11 @@ class IndexedEngine:
         if len(fine):
             order, index = fine, 2 * fine
             qc, sc = compiled.columns(q), compiled.columns(store)
-            for strict in (True, False):
-                d, e = refine.segment_polygon_many(
-                    qc, qi[boxed[order]], sc, pair_rows[order], index, part_rings,
-                    ring_starts, view.xs, view.ys, strict,
-                )  # fmt: skip
-                if strict:
-                    dist[boxed[order]], err[boxed[order]] = d, e
-                else:
-                    lower[boxed[order]] = d - e
+            picked = boxed[order]
+            dist[picked], err[picked], lower[picked] = refine.segment_polygon_many(
+                qc, qi[picked], sc, pair_rows[order], index, part_rings, ring_starts,
+                view.xs, view.ys,
+            )  # fmt: skip
         coarse = np.flatnonzero(~short)
         if len(coarse):
             cache: dict[int, Any] = {}
@@ -649,12 +663,48 @@ class IndexedEngine:
     def _slot_activities(self, slots: IntArray) -> list[Activity]:
         return self._activities.get_many(slots)
 
-    def _slot_ids(self) -> list[str | None]:
+    def _slot_ids(self) -> Sequence[str | None]:
         return self._activities.ids
 
     def _slot_boxes(self) -> tuple[Array, Array, Array, Array]:
         columns = self._activities.columns()
         return columns.west, columns.south, columns.east, columns.north
+
+
+def _grid_order(
+    keys: IntArray, rows: IntArray, decl: CodeArray
+) -> tuple[IntArray, IntArray, IntArray]:
+    """A row order that follows the grid: declarations sorted by the lowest key of their
+    first element, each declaration's rows kept together and in their order; and the
+    registrations renumbered to it (grouped by new row, so that a stable sort by key leaves
+    each key's rows ascending).
+
+    A check reads the rows registered under a few hundred keys. In the order rows happened
+    to be written, each one was a cache miss somewhere in a hundred megabytes; in key order
+    the rows under one key are a few contiguous runs (the elements whose lowest key it is,
+    and those reaching in from the neighbouring cells and hours), which the processor
+    prefetches. ``keys``/``rows`` are the registrations, rows ascending (as
+    :func:`compiled.expand_keys` emits them, lowest key first for each row).
+    """
+    n = len(decl)
+    if not n:
+        return np.zeros(0, dtype=np.int64), keys, rows
+    entry = np.searchsorted(rows, np.arange(n + 1))
+    lowest = keys[np.minimum(entry[:-1], len(keys) - 1)]
+    head = np.flatnonzero(np.r_[True, decl[1:] != decl[:-1]])
+    order = _concat_ranges(head, np.diff(np.r_[head, n]), np.argsort(lowest[head], kind="stable"))
+    per_row = np.diff(entry)
+    moved = _concat_ranges(entry[:-1], per_row, order)
+    return order, keys[moved], np.repeat(np.arange(n), per_row[order])
+
+
+def _concat_ranges(starts: IntArray, lengths: IntArray, pick: IntArray) -> IntArray:
+    """The indices of ranges ``[starts[k], starts[k] + lengths[k])`` for k in ``pick``, in
+    that order, end to end."""
+    chosen = lengths[pick]
+    begin = np.cumsum(chosen) - chosen
+    index: IntArray = np.repeat(starts[pick] - begin, chosen) + np.arange(int(chosen.sum()))
+    return index
 
 
 def _return_freed_memory() -> None:

@@ -11,6 +11,7 @@ pair certain needs.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import shapely
 from numba import njit
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.core import compiled, prefilter, refine
+from deconflict.core import compiled, join, prefilter, refine
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.elements import Elements, IntArray
 from deconflict.core.flat_shapes import ring_offsets
@@ -263,8 +264,8 @@ def polygon_distance(
 
 
 JOIN_CHUNK = 1 << 20
-"""Grid entries joined per batch: their gathered records (≈ 90 MB) stay well under the
-engine's own memory."""
+"""Grid entries per call of the join kernel. The kernel copies one group at a time, so the
+batches only bound the candidate arrays of one call; a batch never splits a key's group."""
 
 
 def _group_chunks(keys: IntArray, size: int) -> list[tuple[int, int]]:
@@ -285,15 +286,16 @@ def self_join(
     rules: SeparationRules,
     chunk: int,
 ) -> set[tuple[str, str]]:
-    """All conflicting pairs, from the grid joined with itself in chunks of query elements.
+    """All conflicting pairs, from the grid joined with itself in batches of key groups.
 
     Timed elements are registered afresh, on a finer grid (``engine.join_grid``: a self-join
     pays per pair within a cell, a single check per key), with boxes widened by half the
-    largest separation, so that close pairs share a key, and each key's group is joined with itself in compiled
-    code; timeless elements query the grid as :meth:`IndexedEngine.check` does. The bounds
-    decide all but a thin band of pairs near S, and find_encounter decides that band.
+    largest separation, so that close pairs share a key, and each key's group is joined with
+    itself in compiled code (:func:`deconflict.core.join.self_pairs`); timeless elements
+    query the grid as :meth:`IndexedEngine.check` does. The bounds decide all but a thin band
+    of pairs near S, and find_encounter decides that band.
     """
-    store, alive, size = engine._live()
+    store, _, size = engine._live()
     live = store.take(slice(0, size))
     half = rules.largest_m / 2.0 + 1.0
     from deconflict.core.index import EXPAND_SLACK, IndexedEngine
@@ -301,69 +303,40 @@ def self_join(
     cell, bucket = engine.join_grid
     grid = IndexedEngine(cell_deg=cell, bucket_s=bucket)  # only its key arithmetic is used
     keys, rows, corner, timeless = grid._half_grid(live, half)
-    order = np.argsort(keys)
-    keys, rows = keys[order], rows[order]
-    del order
-    cx0, cy0, b0 = corner
-    corners = np.column_stack([cx0, cy0, b0])
+    hot = engine._hot[:size]
+    keys, rows = join.sort_entries(keys, rows, hot[:, 0])
+    corners = np.column_stack(corner)
     near = prefilter.records(
         live, (rules.largest_m + live.buf + live.slack + 2.0) * EXPAND_SLACK, TIME_SLACK_S
     )
-    hot = engine._hot[:size]
-    columns = compiled.columns(live)
-    found_i: list[IntArray] = []
-    found_j: list[IntArray] = []
-    for start, stop in _group_chunks(keys, JOIN_CHUNK):
-        # Gathered in key order, each group's records are contiguous: the pair tests then
-        # run from cache instead of chasing rows across the whole store.
-        part = rows[start:stop]
-        ci, cj, _, _ = compiled.group_join(
+    cols = compiled.columns(store)
+    found = [
+        join.self_pairs(
             keys[start:stop],
-            part,
-            np.take(hot, part, axis=0),
-            np.take(near, part, axis=0),
-            np.take(corners, part, axis=0),
-            columns,
+            rows[start:stop],
+            hot,
+            near,
+            corners,
+            cols,
+            live.exact,
             rules.largest_m,
             grid._nx,
             grid._ny,
         )
-        found_i.append(ci)
-        found_j.append(cj)
-    empty = np.zeros(0, dtype=np.int64)
-    i, j = np.concatenate([empty, *found_i]), np.concatenate([empty, *found_j])
-    found_a, found_b, found_rows = [store.decl[i]], [store.decl[j]], [(i, j)]
-    for start in range(0, len(timeless), chunk):
-        # Open-ended and long-lived elements live in the timeless layer, which shares no key
-        # with the timed ones: ask the grid for their partners, as check does.
-        q_rows = timeless[start : start + chunk]
-        q = store.take(q_rows)
-        qi, rows_t, _, _ = engine.scan(q, rules)
-        partner_timed = ~np.isin(rows_t, timeless)
-        keep = partner_timed | (store.decl[rows_t] > q.decl[qi])
-        qi, rows_t = qi[keep], rows_t[keep]
-        found_a.append(q.decl[qi])
-        found_b.append(store.decl[rows_t])
-        found_rows.append((q_rows[qi], rows_t))
-    del alive
-    if not found_a:
+        for start, stop in _group_chunks(keys, JOIN_CHUNK)
+    ]
+    del keys, rows, near
+    found.extend(_timeless_pairs(engine, rules, timeless, chunk))
+    if not found:
         return set()
-    sa = np.concatenate(found_a).astype(np.int64)
-    sb = np.concatenate(found_b).astype(np.int64)
-    arow = np.concatenate([r[0] for r in found_rows])
-    brow = np.concatenate([r[1] for r in found_rows])
-    swap = sa > sb
-    sa, sb = np.where(swap, sb, sa), np.where(swap, sa, sb)
-    arow, brow = np.where(swap, brow, arow), np.where(swap, arow, brow)
+    arow, brow, dist, err, dist_s, err_s = (
+        np.concatenate(parts) for parts in zip(*found, strict=True)
+    )
+    sa, sb = store.decl[arow].astype(np.int64), store.decl[brow].astype(np.int64)
     columns = engine._activities.columns()
     pair_rules = engine._rules_between(rules, columns.party[sa], columns.category[sa], sb)
     separation = pair_rules + store.buf[arow] + store.buf[brow]
-    a, b = store.take(arow), store.take(brow)
-    cols = compiled.columns(store)
-    dist, err = compiled.evaluate(cols, arow, cols, brow, False)
     maybe = dist - err < separation
-    dist_s, err_s = compiled.evaluate(cols, arow, cols, brow, True)
-    ok_s = np.isfinite(dist_s)
     west, south, east, north = engine._slot_boxes()
     factor = certain_factor(
         np.minimum(west[sa], west[sb]),
@@ -371,18 +344,13 @@ def self_join(
         np.maximum(east[sa], east[sb]),
         np.maximum(north[sa], north[sb]),
     )
-    exact = a.exact & b.exact
-    certain = maybe & ok_s & exact & ((dist_s + err_s) * factor + 0.1 < separation)
+    exact = store.exact[arow] & store.exact[brow]
+    certain = maybe & exact & np.isfinite(dist_s) & ((dist_s + err_s) * factor + 0.1 < separation)
     settle_band(cols, arow, cols, brow, separation, factor, exact, maybe, certain)
     slots = engine._slots
-    codes = sa * slots + sb
-    sure = np.unique(codes[certain])
-    unsure = np.setdiff1d(np.unique(codes[maybe]), sure)
+    sure, unsure = join.decide(sa * slots + sb, certain, maybe)
     engine.last_uncertain = len(unsure)
-    ids = engine._slot_ids()
-    pairs: set[tuple[str, str]] = set()
-    for code in sure.tolist():
-        pairs.add(_ordered(ids[code // slots], ids[code % slots]))
+    pairs = _named_pairs(engine._slot_ids(), sure // slots, sure % slots)
     xs = engine._slot_activities(unsure // slots)
     ys = engine._slot_activities(unsure % slots)
     for x, y in zip(xs, ys, strict=True):
@@ -390,6 +358,46 @@ def self_join(
         if find_encounter(x, y, rule) is not None:
             pairs.add(_ordered(x.declaration_id, y.declaration_id))
     return pairs
+
+
+def _timeless_pairs(
+    engine: IndexedEngine, rules: SeparationRules, timeless: IntArray, chunk: int
+) -> list[tuple[IntArray, IntArray, Array, Array, Array, Array]]:
+    """The pairs of the elements in the timeless layer (open-ended and long-lived), which
+    shares no key with the timed ones: they ask the grid for their partners, as check does.
+    Each pair comes once, as (row of the smaller declaration slot, other row) with its bound
+    and strict bound, the orientation :func:`deconflict.core.join.self_pairs` uses."""
+    store, _, _ = engine._live()
+    cols = compiled.columns(store)
+    found = []
+    for start in range(0, len(timeless), chunk):
+        q_rows = timeless[start : start + chunk]
+        qi, rows_t, _, _ = engine.scan(store.take(q_rows), rules)
+        arow, brow = q_rows[qi], rows_t
+        keep = ~np.isin(brow, timeless) | (store.decl[brow] > store.decl[arow])
+        arow, brow = arow[keep], brow[keep]
+        swap = store.decl[arow] > store.decl[brow]
+        arow, brow = np.where(swap, brow, arow), np.where(swap, arow, brow)
+        dist, err = compiled.evaluate(cols, arow, cols, brow, False)
+        dist_s, err_s = compiled.evaluate(cols, arow, cols, brow, True)
+        found.append((arow, brow, dist, err, dist_s, err_s))
+    return found
+
+
+def _named_pairs(
+    ids: Sequence[str | None], slots_a: IntArray, slots_b: IntArray
+) -> set[tuple[str, str]]:
+    """The id pairs of these slot pairs. Ids are read as one slice of the slots they span:
+    the engine's id column builds a ``str`` per read, a microsecond each when asked one at
+    a time, so per-pair reads cost more than the whole join."""
+    if not len(slots_a):
+        return set()
+    low = int(min(slots_a.min(), slots_b.min()))
+    names = ids[low : int(max(slots_a.max(), slots_b.max())) + 1]
+    return {
+        _ordered(names[x], names[y])
+        for x, y in zip((slots_a - low).tolist(), (slots_b - low).tolist(), strict=True)
+    }
 
 
 def _ordered(x: str | None, y: str | None) -> tuple[str, str]:

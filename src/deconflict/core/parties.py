@@ -116,11 +116,14 @@ class SeparationRules:
         self, rules: list[SeparationRule] | None = None, default_m: float = DEFAULT_SEPARATION_M
     ):
         self.default_m = default_m
+        self.revision = 0
+        """Counts changes, so that a caller caching answers knows when they went stale."""
         self._by_key: dict[tuple[str, str, str], float] = {}
         for rule in rules or []:
             self.set(rule)
 
     def set(self, rule: SeparationRule) -> None:
+        self.revision += 1
         self._by_key[SeparationRule.key(rule.party_a, rule.party_b, rule.category)] = (
             rule.distance_m
         )

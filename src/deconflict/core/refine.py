@@ -563,18 +563,21 @@ def polygon_polygon(
 @njit(cache=True)
 def segment_polygon_many(
     q: Any_, qi: Any_, s: Any_, rows: Any_, part: Any_, part_rings: Any_, rings: Any_,
-    xs: Any_, ys: Any_, strict: bool,
-) -> tuple[Any_, Any_]:  # fmt: skip
+    xs: Any_, ys: Any_,
+) -> tuple[Any_, Any_, Any_]:  # fmt: skip
     """(distance, error) of route segments or point sites q[qi[k]] against the polygon part
     whose window and altitude band are those of element s[rows[k]] and whose rings are
     part_rings[part[k]]..part_rings[part[k] + 1] (ring r: vertices rings[r]..rings[r + 1]
-    of xs, ys). Time semantics as :func:`evaluate`; q boxes get ``compiled._pair``'s answer.
-    Consecutive pairs on the same part share its conversion, so sort by part."""
+    of xs, ys), with the strict time semantics of :func:`evaluate`; and the lower bound
+    (distance − error) with the time slack, for dropping. Both in one visit: the slack
+    changes the segment's cut only when a window edge falls inside it, and otherwise the
+    second answer is the first's. q boxes get ``compiled._pair``'s answers. Consecutive
+    pairs on the same part share its conversion, so sort by part."""
     dist = np.full(len(qi), INF)
     err = np.zeros(len(qi))
+    lower = np.full(len(qi), INF)
     if len(qi) == 0:
-        return dist, err
-    slack = 0.0 if strict else TIME_SLACK_S
+        return dist, err, lower
     ax, ay, bx, by, t0, t1, tol, _, alo, ahi, _, _, _, seg = q
     u0, u1, blo, bhi = s[4], s[5], s[8], s[9]
     current = part[0]
@@ -582,19 +585,30 @@ def segment_polygon_many(
     for k in range(len(qi)):
         i, j = qi[k], rows[k]
         if not (seg[i] or _is_point(q, i)):
-            dist[k], err[k] = compiled._pair(q, i, s, j, INF, slack)
+            dist[k], err[k] = compiled._pair(q, i, s, j, INF, 0.0)
+            d, e = compiled._pair(q, i, s, j, INF, TIME_SLACK_S)
+            lower[k] = d - e
             continue
         if alo[i] > bhi[j] or blo[j] > ahi[i]:
             continue
-        lo, hi, fits = 0.0, 0.0, not (t0[i] > u1[j] + slack or u0[j] > t1[i] + slack)
-        if seg[i]:  # (a point site only needs the windows to meet)
-            first, last = u0[j] - tol[i] - slack, u1[j] + tol[i] + slack
-            lo, hi, fits = compiled._clip(t0[i], t1[i], first, last)
-        if not fits:
+        cuts = np.zeros(6)
+        for n, slack in enumerate((0.0, TIME_SLACK_S)):
+            lo, hi, fits = 0.0, 0.0, not (t0[i] > u1[j] + slack or u0[j] > t1[i] + slack)
+            if seg[i]:  # (a point site only needs the windows to meet)
+                first, last = u0[j] - tol[i] - slack, u1[j] + tol[i] + slack
+                lo, hi, fits = compiled._clip(t0[i], t1[i], first, last)
+            cuts[3 * n], cuts[3 * n + 1], cuts[3 * n + 2] = lo, hi, 1.0 if fits else 0.0
+        if cuts[5] == 0.0:  # (the widened cut contains the strict one)
             continue
         if part[k] != current:
             current = part[k]
             poly = _part(xs, ys, rings, part_rings[current], part_rings[current + 1])
         sa = _segment(ax[i], ay[i], bx[i], by[i])
-        dist[k], err[k] = _to_polygon(sa, lo, hi, poly)
-    return dist, err
+        d, e = _to_polygon(sa, cuts[3], cuts[4], poly)
+        lower[k] = d - e
+        if cuts[2] == 0.0:
+            continue
+        if cuts[0] != cuts[3] or cuts[1] != cuts[4]:
+            d, e = _to_polygon(sa, cuts[0], cuts[1], poly)
+        dist[k], err[k] = d, e
+    return dist, err, lower

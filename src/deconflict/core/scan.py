@@ -1,0 +1,171 @@
+"""A check's walk over the grid: the compiled loop that turns candidate rows into pairs.
+
+Profiling W1 at a million declarations showed where a check's scan goes: rejecting one of
+≈ 25,000 candidate rows on its packed record (:mod:`deconflict.core.prefilter`) costs
+≈ 13 ns, but each of the ≈ 2,000 rows whose *box* meets the query's box then cost ≈ 900 ns
+in :func:`deconflict.core.compiled._pair`, which reads fourteen columns (a cache miss each)
+before it can say no. Two things keep that down here:
+
+* **The corridor.** A query element is a route segment; its box is a poor stand-in for
+  it (a diagonal 3 km leg has a 3 × 3 km box around a corridor 600 m wide). Before any
+  column is read, the segment, cut to the instants the row's time reach allows, is measured
+  against the row's box in a plane scaled by the *smallest* metres-per-degree over the
+  query's box, so the measure can only be short, and shrunk by :data:`CORRIDOR_SHRINK`
+  more. A row is rejected only if even that is beyond the query's margin, which already
+  holds the largest separation, both buffers and both geodesic slacks.
+* **One visit per pair.** A pair that survives gets both its bounds at once: the dropping
+  bound (with the time slack) and the strict one (without, for certainty), while its columns
+  are in cache, instead of a second pass over the survivors later.
+
+Nothing here decides a conflict: every test only lets through more than the exact
+narrow phase keeps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from deconflict.core import compiled, prefilter
+from deconflict.core.elements import Elements
+from deconflict.core.kernels import MAX_LAT, TIME_SLACK_S, Array, metres_per_degree
+
+Any_ = Any
+
+CORRIDOR_SHRINK = 0.98
+"""The scaled-plane measure is shrunk by 2 % more before it may reject: over the few
+kilometres that matter (the margin), plane and ellipsoid differ by far less."""
+TIME_PAD_S = 2.0
+"""Seconds added either side when cutting the query segment to a row's reach (the records'
+seconds are already rounded outwards; this covers the query's own rounding)."""
+
+
+def corridors(q: Elements, margin_m: Array) -> Array:
+    """Per query element: origin lon/lat, the far end in the scaled plane, the scales, the
+    reach in scaled metres, its times, and whether it is a segment (the corridor test
+    applies to segments only; other elements keep the box test)."""
+    _, south, _, north = prefilter.widened_box(q, margin_m)
+    worst = np.minimum(np.maximum(np.abs(south), np.abs(north)), MAX_LAT)
+    per_east, _ = metres_per_degree(worst)
+    per_east = np.where(worst >= MAX_LAT, 0.0, per_east)
+    per_north = np.full(len(q), prefilter.MIN_M_PER_DEG_LAT)
+    out = np.empty((len(q), 11))
+    out[:, 0], out[:, 1] = q.ax, q.ay
+    out[:, 2] = (q.bx - q.ax) * per_east
+    out[:, 3] = (q.by - q.ay) * per_north
+    out[:, 4], out[:, 5] = per_east, per_north
+    out[:, 6] = margin_m / CORRIDOR_SHRINK
+    out[:, 7], out[:, 8] = q.t0, q.t1
+    out[:, 9] = q.tol + TIME_SLACK_S + TIME_PAD_S
+    out[:, 10] = np.where(q.seg, 1.0, 0.0)
+    return out
+
+
+@njit(cache=True, inline="always")
+def _outside_corridor(line: Any_, i: int, row: Any_) -> bool:
+    """Whether the query segment ``line[i]``, cut to the instants row's reach allows,
+    stays farther than its margin from row's box (all in the scaled plane, see above)."""
+    if line[i, 10] == 0.0:
+        return False
+    pad = line[i, 9]
+    # Record seconds are clamped at ±LIMIT (68 years from ORIGIN_S): a clamped start or end
+    # stands for an unbounded one, or the cut would drop rows that reach beyond 2091.
+    first = -math.inf if row[0] <= -prefilter.LIMIT else row[0] + prefilter.ORIGIN_S - pad
+    last = math.inf if row[1] >= prefilter.LIMIT else row[1] + prefilter.ORIGIN_S + pad
+    lo, hi, fits = compiled._clip(line[i, 7], line[i, 8], first, last)
+    if not fits:
+        return True
+    lon0, lat0, dx, dy, kx, ky = (
+        line[i, 0],
+        line[i, 1],
+        line[i, 2],
+        line[i, 3],
+        line[i, 4],
+        line[i, 5],
+    )
+    x0 = (row[2] * 1e-6 - lon0) * kx
+    x1 = (row[4] * 1e-6 - lon0) * kx
+    y0 = (row[3] * 1e-6 - lat0) * ky
+    y1 = (row[5] * 1e-6 - lat0) * ky
+    gap = compiled._segment_box(lo * dx, lo * dy, hi * dx, hi * dy, x0, y0, x1, y1)
+    return bool(gap > line[i, 6])
+
+
+@njit(cache=True)
+def scan(
+    q: Any_,
+    q_hot: Any_,
+    q_line: Any_,
+    keys_owner: Any_,
+    lo: Any_,
+    hi: Any_,
+    grid_rows: Any_,
+    s: Any_,
+    s_hot: Any_,
+    marks: Any_,
+    stamp: int,
+    largest: float,
+    upper_only: bool,
+) -> tuple[Any_, Any_, Any_, Any_, Any_, Any_]:
+    """Walk the grid ranges [lo[k], hi[k]) found for query keys k (owned by query element
+    ``keys_owner[k]``) and keep the pairs whose lower bound is below S's upper bound, with
+    (distance, error) for dropping and the strict (distance, error) for certainty.
+
+    Each row first meets its packed record (times, box, party, declaration on one cache
+    line) against the query element's, whose box is already widened by the largest
+    separation, then the corridor. ``marks`` remembers, per store row, the last query
+    element (``stamp + owner``) that looked at it, which removes the duplicates a row
+    registered in several cells produces (a query element's keys are contiguous). A query
+    element never meets its own declaration, and with ``upper_only`` (the self-join) only
+    larger slots, so that each unordered pair is looked at once. Dead rows have an empty
+    time interval.
+    """
+    total = 0
+    for k in range(len(lo)):
+        total += hi[k] - lo[k]
+    out_q = np.empty(total, dtype=np.int64)
+    out_r = np.empty(total, dtype=np.int64)
+    out_d = np.empty(total)
+    out_e = np.empty(total)
+    out_sd = np.empty(total)
+    out_se = np.empty(total)
+    n = 0
+    qbuf, sbuf = q[7], s[7]
+    for k in range(len(lo)):
+        i = keys_owner[k]
+        q0, q1, qw, qs, qe, qn, qparty, qdecl = (
+            q_hot[i, 0],
+            q_hot[i, 1],
+            q_hot[i, 2],
+            q_hot[i, 3],
+            q_hot[i, 4],
+            q_hot[i, 5],
+            q_hot[i, 6],
+            q_hot[i, 7],
+        )
+        for p in range(lo[k], hi[k]):
+            j = grid_rows[p]
+            row = s_hot[j]
+            if row[0] > q1 or row[1] < q0:
+                continue
+            if row[2] > qe or row[4] < qw or row[3] > qn or row[5] < qs:
+                continue
+            decl = row[7]
+            if row[6] == qparty or decl == qdecl or (upper_only and decl < qdecl):
+                continue
+            if marks[j] == stamp + i:
+                continue
+            marks[j] = stamp + i
+            if _outside_corridor(q_line, i, row):
+                continue
+            limit = largest + qbuf[i] + sbuf[j]
+            d, e = compiled._pair(q, i, s, j, limit)
+            if d - e < limit:
+                sd, se = compiled._pair(q, i, s, j, math.inf, 0.0)
+                out_q[n], out_r[n], out_d[n], out_e[n] = i, j, d, e
+                out_sd[n], out_se[n] = sd, se
+                n += 1
+    return out_q[:n], out_r[:n], out_d[:n], out_e[:n], out_sd[:n], out_se[:n]
