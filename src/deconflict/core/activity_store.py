@@ -132,6 +132,11 @@ class ActivityStore:
         the ``str`` anew."""
         return IdColumn(self._ids, self._size)
 
+    def ids_of(self, slots: IntArray) -> list[str | None]:
+        """The ids at these slots, decoded together: for a check's few hundred answers,
+        slot-by-slot reads through :attr:`ids` cost a microsecond each."""
+        return self._ids.get_many(slots)
+
     def slot_of(self, declaration_id: str) -> int:
         """The slot holding this declaration id, or −1 (if several do, one of them)."""
         return self._ids.find(declaration_id)

@@ -34,7 +34,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.core import compiled, prefilter, refine
+from deconflict.core import compiled, join, prefilter, refine
 from deconflict.core import scan as scan_kernel
 from deconflict.core.activity_store import ActivityStore
 from deconflict.core.conflicts import find_encounter
@@ -571,8 +571,7 @@ class IndexedEngine:
             maybe,
             certain,
         )
-        sure = np.unique(slots[certain])
-        unsure = np.setdiff1d(np.unique(slots[maybe]), sure)
+        sure, unsure = join.decide(slots.astype(np.int64), certain, maybe)
         found = sure.tolist()
         self.last_uncertain = len(unsure)
         for slot, other in zip(unsure.tolist(), self._activities.get_many(unsure), strict=True):
@@ -581,8 +580,8 @@ class IndexedEngine:
             )
             if find_encounter(activity, other, rule_m) is not None:
                 found.append(slot)
-        ids = self._activities.ids
-        return sorted(str(ids[slot]) for slot in found)
+        ids = self._activities.ids_of(np.array(found, dtype=np.int64))
+        return sorted(str(ident) for ident in ids)
 
     def _measure_polygons(
         self,
