@@ -224,7 +224,7 @@ def bench_verify(console: Console) -> dict[str, Any]:
         "mbr_0",
         b"\0" * 16,
     )
-    entries = []
+    entries: list[tuple[bytes, bytes]] = []
     for seq in range(1, n + 1):
         raw = (
             event_bytes(sample)

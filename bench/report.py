@@ -132,9 +132,13 @@ def show(console: Console, r: dict[str, Any]) -> None:
         for table, label in (("w2", "segments"), ("w2r", "routes")):
             if f"postgis_at_max_{table}" in w2:
                 at_max = w2[f"postgis_at_max_{table}"]
+                measured = any(
+                    r["table"] == table and r["n"] == w2["rows"][-1]["n"] for r in w2["postgis"]
+                )
                 console.print(
                     f"PostGIS ({label}) grows as N^{w2[f'postgis_exponent_{table}']:.2f}"
-                    f"; extrapolated to N={w2['rows'][-1]['n']:,}: {at_max:,.0f} s "
+                    f"; {'measured' if measured else 'extrapolated'} at "
+                    f"N={w2['rows'][-1]['n']:,}: {at_max:,.1f} s "
                     f"→ indexed is {ratio(at_max, ours)} faster"
                 )
     console.print(f"W2 grows as N^{w2['exponent']:.2f}; every engine on one scene: {w2['agree']}")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -41,6 +40,7 @@ from deconflict.core.conflicts import find_encounter
 from deconflict.core.declarations import Activity
 from deconflict.core.elements import CodeArray, Elements, IntArray, of_activities
 from deconflict.core.engine import Finding
+from deconflict.core.grid import EXPAND_SLACK, SpaceTimeGrid, grid_order
 from deconflict.core.kernels import TIME_SLACK_S, Array, Mask
 from deconflict.core.narrow import certain_factor, polygon_distance, polygon_parts, settle_band
 from deconflict.core.parties import SeparationRules
@@ -49,8 +49,6 @@ SPARE = 16
 """After a rebuild the element columns keep 1/SPARE of room for new rows before growing."""
 MAX_STAMP = 2**31 - 2**20
 """Scan stamps are int32 (half the memory of int64 at 2.75 M rows); past this they restart."""
-EXPAND_SLACK = 1.02
-"""Query boxes are widened by 2 % more than the margin, against the error of the narrow phase."""
 
 
 class IndexedEngine:
@@ -71,8 +69,7 @@ class IndexedEngine:
         self.bucket_s = bucket_s
         self.long_buckets = long_buckets
         self.max_query_keys = max_query_keys
-        self._nx = 2 * math.ceil(180.0 / cell_deg) + 3
-        self._ny = 2 * math.ceil(90.0 / cell_deg) + 3
+        self._grid = SpaceTimeGrid(cell_deg, bucket_s, long_buckets)
         self.rebuilds = 0
         self.last_uncertain = 0
         self._rule_owner: SeparationRules | None = None
@@ -244,7 +241,7 @@ class IndexedEngine:
             return
         keep = np.flatnonzero(self._alive[: self._size])
         keys, rows = self._register_keys(store.take(keep))
-        order, keys, rows = _grid_order(keys, rows, store.decl[keep])
+        order, keys, rows = grid_order(keys, rows, store.decl[keep])
         keep = keep[order]
         new_index = np.full(self._size + 1, -1, dtype=np.int64)
         new_index[keep] = np.arange(len(keep))
@@ -274,88 +271,17 @@ class IndexedEngine:
 
     # --- keys -------------------------------------------------------------------------------
 
-    def _buckets(self, first: Array, last: Array) -> tuple[IntArray, IntArray]:
-        """Time bucket range per element; (0, 0), the timeless layer, for long ones."""
-        long = ~np.isfinite(last) | ((last - first) > self.long_buckets * self.bucket_s)
-        b0 = np.floor(np.maximum(first, 0.0) / self.bucket_s).astype(np.int64) + 1
-        b1 = np.floor(np.where(long, 0.0, last) / self.bucket_s).astype(np.int64) + 1
-        b0 = np.where(long, 0, b0)
-        b1 = np.where(long, 0, np.maximum(b1, b0))
-        return b0, b1
-
-    def _cells(
-        self,
-        elems: Elements,
-        margin_m: Array,
-    ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
-        """Cell ranges covering each element's box widened by ``margin_m`` (conservatively)."""
-        west, south, east, north = prefilter.widened_box(elems, margin_m)
-        c = self.cell_deg
-        cx0 = np.floor((west + 180.0) / c).astype(np.int64) + 1
-        cx1 = np.floor((east + 180.0) / c).astype(np.int64) + 1
-        cy0 = np.floor((south + 90.0) / c).astype(np.int64) + 1
-        cy1 = np.floor((north + 90.0) / c).astype(np.int64) + 1
-        return cx0, cx1, cy0, cy1
-
-    def _expand(
-        self, cx0: IntArray, cx1: IntArray, cy0: IntArray, cy1: IntArray, b0: IntArray, b1: IntArray
-    ) -> tuple[IntArray, IntArray]:
-        """Every (bucket, cy, cx) key in each element's ranges, with the element's index."""
-        keys, owner = compiled.expand_keys(cx0, cx1, cy0, cy1, b0, b1, self._nx, self._ny)
-        return keys, owner
-
     def _register_keys(self, elems: Elements) -> tuple[IntArray, IntArray]:
-        first, last = elems.reach()
-        b0, b1 = self._buckets(first, last)
-        timed = b0 > 0
-        if timed.any():
-            self._bmin = min(self._bmin, int(b0[timed].min()))
-            self._bmax = max(self._bmax, int(b1[timed].max()))
-        cx0, cx1, cy0, cy1 = self._cells(elems, elems.slack + elems.buf)
-        return self._expand(cx0, cx1, cy0, cy1, b0, b1)
-
-    def _half_grid(
-        self,
-        live: Elements,
-        half_m: float,
-    ) -> tuple[IntArray, IntArray, tuple[IntArray, IntArray, IntArray], IntArray]:
-        """Keys of the timed elements with boxes widened by ``half_m`` + buffer + slack, their
-        rows, each row's lowest (cx, cy, bucket) corner, and the rows left in the timeless
-        layer (for :func:`deconflict.core.narrow.self_join`)."""
-        first, last = live.reach()
-        b0, b1 = self._buckets(first - 1e-3, last + 1e-3)
-        margin = (half_m + live.buf + live.slack + 1.0) * EXPAND_SLACK
-        cx0, cx1, cy0, cy1 = self._cells(live, margin)
-        timed = np.flatnonzero(b0 > 0)
-        keys, owner = self._expand(
-            cx0[timed], cx1[timed], cy0[timed], cy1[timed], b0[timed], b1[timed]
-        )
-        return keys, timed[owner], (cx0, cy0, b0), np.flatnonzero(b0 == 0)
+        keys, rows, span = self._grid.register(elems)
+        if span is not None:
+            self._bmin, self._bmax = min(self._bmin, span[0]), max(self._bmax, span[1])
+        return keys, rows
 
     def _query_keys(self, q: Elements, margin_m: Array) -> tuple[IntArray, IntArray, IntArray]:
-        """Keys a query element must look under: its buckets and the timeless layer.
-
-        Also returns the query elements that would need more than ``max_query_keys`` keys
-        (an open-ended site over a long-lived index, a country-sized area): those are
-        compared with every live row instead, which is rare and still exact.
-        """
-        first, last = q.reach()
-        first = first - 1e-3
-        last = last + 1e-3
-        lo = np.maximum(np.floor(np.maximum(first, 0.0) / self.bucket_s) + 1, self._bmin)
-        hi = np.minimum(np.floor(np.minimum(last, 1e15) / self.bucket_s) + 1, self._bmax)
-        b0 = lo.astype(np.int64)
-        b1 = np.maximum(hi.astype(np.int64), b0 - 1)  # b1 < b0: no timed bucket to visit
-        cx0, cx1, cy0, cy1 = self._cells(q, margin_m)
-        cells = (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
-        huge = cells * (b1 - b0 + 2) > self.max_query_keys
-        b1 = np.where(huge, b0 - 1, b1)
-        cx1, cy1 = np.where(huge, cx0, cx1), np.where(huge, cy0 - 1, cy1)
-        zero = np.zeros(len(q), dtype=np.int64)
-        timed = self._expand(cx0, cx1, cy0, cy1, b0, b1)
-        timeless = self._expand(cx0, cx1, cy0, cy1, zero, zero)
-        keys = np.concatenate([timed[0], timeless[0]])
-        return keys, np.concatenate([timed[1], timeless[1]]), np.flatnonzero(huge)
+        """Keys a query looks under, with their owners and the oversized query elements
+        (see :meth:`SpaceTimeGrid.query_keys`); those are compared with every live row."""
+        span = (self._bmin, self._bmax)
+        return self._grid.query_keys(q, margin_m, span, self.max_query_keys)
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -668,42 +594,6 @@ class IndexedEngine:
     def _slot_boxes(self) -> tuple[Array, Array, Array, Array]:
         columns = self._activities.columns()
         return columns.west, columns.south, columns.east, columns.north
-
-
-def _grid_order(
-    keys: IntArray, rows: IntArray, decl: CodeArray
-) -> tuple[IntArray, IntArray, IntArray]:
-    """A row order that follows the grid: declarations sorted by the lowest key of their
-    first element, each declaration's rows kept together and in their order; and the
-    registrations renumbered to it (grouped by new row, so that a stable sort by key leaves
-    each key's rows ascending).
-
-    A check reads the rows registered under a few hundred keys. In the order rows happened
-    to be written, each one was a cache miss somewhere in a hundred megabytes; in key order
-    the rows under one key are a few contiguous runs (the elements whose lowest key it is,
-    and those reaching in from the neighbouring cells and hours), which the processor
-    prefetches. ``keys``/``rows`` are the registrations, rows ascending (as
-    :func:`compiled.expand_keys` emits them, lowest key first for each row).
-    """
-    n = len(decl)
-    if not n:
-        return np.zeros(0, dtype=np.int64), keys, rows
-    entry = np.searchsorted(rows, np.arange(n + 1))
-    lowest = keys[np.minimum(entry[:-1], len(keys) - 1)]
-    head = np.flatnonzero(np.r_[True, decl[1:] != decl[:-1]])
-    order = _concat_ranges(head, np.diff(np.r_[head, n]), np.argsort(lowest[head], kind="stable"))
-    per_row = np.diff(entry)
-    moved = _concat_ranges(entry[:-1], per_row, order)
-    return order, keys[moved], np.repeat(np.arange(n), per_row[order])
-
-
-def _concat_ranges(starts: IntArray, lengths: IntArray, pick: IntArray) -> IntArray:
-    """The indices of ranges ``[starts[k], starts[k] + lengths[k])`` for k in ``pick``, in
-    that order, end to end."""
-    chosen = lengths[pick]
-    begin = np.cumsum(chosen) - chosen
-    index: IntArray = np.repeat(starts[pick] - begin, chosen) + np.arange(int(chosen.sum()))
-    return index
 
 
 def _return_freed_memory() -> None:

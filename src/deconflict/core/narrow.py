@@ -23,6 +23,7 @@ from deconflict.core import compiled, join, prefilter, refine
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.elements import Elements, IntArray
 from deconflict.core.flat_shapes import ring_offsets
+from deconflict.core.grid import EXPAND_SLACK, SpaceTimeGrid
 from deconflict.core.kernels import (
     TIME_SLACK_S,
     Array,
@@ -298,11 +299,8 @@ def self_join(
     store, _, size = engine._live()
     live = store.take(slice(0, size))
     half = rules.largest_m / 2.0 + 1.0
-    from deconflict.core.index import EXPAND_SLACK, IndexedEngine
-
-    cell, bucket = engine.join_grid
-    grid = IndexedEngine(cell_deg=cell, bucket_s=bucket)  # only its key arithmetic is used
-    keys, rows, corner, timeless = grid._half_grid(live, half)
+    grid = SpaceTimeGrid(*engine.join_grid)
+    keys, rows, corner, timeless = grid.half_grid(live, half)
     hot = engine._hot[:size]
     keys, rows = join.sort_entries(keys, rows, hot[:, 0])
     corners = np.column_stack(corner)
@@ -320,8 +318,8 @@ def self_join(
             cols,
             live.exact,
             rules.largest_m,
-            grid._nx,
-            grid._ny,
+            grid.nx,
+            grid.ny,
         )
         for start, stop in _group_chunks(keys, JOIN_CHUNK)
     ]
