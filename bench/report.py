@@ -125,7 +125,7 @@ def show(console: Console, r: dict[str, Any]) -> None:
                 "segments" if row["table"] == "w2" else "routes",
                 f"{row['seconds']:.2f}",
                 f"{row['pairs']:,}",
-                str(row["differs"]),
+                _differs(row),
             )
         console.print(t)
         ours = w2["rows"][-1]["all_pairs"]["p50"]
@@ -157,6 +157,15 @@ def show(console: Console, r: dict[str, Any]) -> None:
         f"{w4['total_mb']:.0f} MB resident (peak {w4['peak_mb']:.0f} MB); target "
         f"≤ 1 GB: {'met' if w4['total_mb'] <= W4_TARGET_MB else 'MISSED'}"
     )
+
+
+def _differs(row: dict[str, Any]) -> str:
+    """How many pairs one engine found and the other did not, with their exact closest
+    approaches (the separation is where a planar projection and the geodesic part)."""
+    closest = row.get("differs_closest_m") or []
+    if not row["differs"] or not closest:
+        return str(row["differs"])
+    return f"{row['differs']} (closest approach {min(closest):.3f}–{max(closest):.3f} m)"
 
 
 def plot(r: dict[str, Any], path: Path) -> None:

@@ -560,6 +560,17 @@ def polygon_polygon(
     return 0.5 * (best_lo + best_hi), 0.5 * (best_hi - best_lo)
 
 
+@njit(cache=True, inline="always")
+def _window_cut(q: Any_, i: int, s: Any_, j: int, slack: float) -> tuple[float, float, bool]:
+    """The stretch (as fractions) of query segment i that element j's window, widened by
+    i's tolerance and ``slack``, lets near it; a point site only needs the windows to meet."""
+    t0, t1, tol, seg = q[4], q[5], q[6], q[13]
+    u0, u1 = s[4], s[5]
+    if not seg[i]:
+        return 0.0, 0.0, not (t0[i] > u1[j] + slack or u0[j] > t1[i] + slack)
+    return compiled._clip(t0[i], t1[i], u0[j] - tol[i] - slack, u1[j] + tol[i] + slack)
+
+
 @njit(cache=True)
 def segment_polygon_many(
     q: Any_, qi: Any_, s: Any_, rows: Any_, part: Any_, part_rings: Any_, rings: Any_,
@@ -578,8 +589,8 @@ def segment_polygon_many(
     lower = np.full(len(qi), INF)
     if len(qi) == 0:
         return dist, err, lower
-    ax, ay, bx, by, t0, t1, tol, _, alo, ahi, _, _, _, seg = q
-    u0, u1, blo, bhi = s[4], s[5], s[8], s[9]
+    ax, ay, bx, by, _, _, _, _, alo, ahi, _, _, _, seg = q
+    blo, bhi = s[8], s[9]
     current = part[0]
     poly = _part(xs, ys, rings, part_rings[current], part_rings[current + 1])
     for k in range(len(qi)):
@@ -591,24 +602,19 @@ def segment_polygon_many(
             continue
         if alo[i] > bhi[j] or blo[j] > ahi[i]:
             continue
-        cuts = np.zeros(6)
-        for n, slack in enumerate((0.0, TIME_SLACK_S)):
-            lo, hi, fits = 0.0, 0.0, not (t0[i] > u1[j] + slack or u0[j] > t1[i] + slack)
-            if seg[i]:  # (a point site only needs the windows to meet)
-                first, last = u0[j] - tol[i] - slack, u1[j] + tol[i] + slack
-                lo, hi, fits = compiled._clip(t0[i], t1[i], first, last)
-            cuts[3 * n], cuts[3 * n + 1], cuts[3 * n + 2] = lo, hi, 1.0 if fits else 0.0
-        if cuts[5] == 0.0:  # (the widened cut contains the strict one)
+        lo, hi, fits = _window_cut(q, i, s, j, 0.0)
+        lo_w, hi_w, fits_w = _window_cut(q, i, s, j, TIME_SLACK_S)
+        if not fits_w:  # (the widened cut contains the strict one)
             continue
         if part[k] != current:
             current = part[k]
             poly = _part(xs, ys, rings, part_rings[current], part_rings[current + 1])
         sa = _segment(ax[i], ay[i], bx[i], by[i])
-        d, e = _to_polygon(sa, cuts[3], cuts[4], poly)
+        d, e = _to_polygon(sa, lo_w, hi_w, poly)
         lower[k] = d - e
-        if cuts[2] == 0.0:
+        if not fits:
             continue
-        if cuts[0] != cuts[3] or cuts[1] != cuts[4]:
-            d, e = _to_polygon(sa, cuts[0], cuts[1], poly)
+        if lo != lo_w or hi != hi_w:
+            d, e = _to_polygon(sa, lo, hi, poly)
         dist[k], err[k] = d, e
     return dist, err, lower
