@@ -377,6 +377,16 @@ def test_benchmark_smoke() -> None:
     assert results["w2"]["agree"]
 
 
+def test_verdict_phases_smoke() -> None:
+    """bench.phases wraps the engine's own steps: if one is renamed, this fails."""
+    from bench.phases import STEPS, measure
+
+    medians = measure(300, probes=3)
+    assert set(STEPS) <= set(medians)
+    assert medians["scan (keys, records, corridors, compiled walk)"] > 0.0
+    assert medians["verdict"] >= max(medians[name] for name in STEPS)
+
+
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), strict=st.booleans())
 def test_compiled_kernels_match_the_numpy_definition(seed: int, strict: bool) -> None:
