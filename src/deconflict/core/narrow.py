@@ -363,22 +363,20 @@ def _timeless_pairs(
 ) -> list[tuple[IntArray, IntArray, Array, Array, Array, Array]]:
     """The pairs of the elements in the timeless layer (open-ended and long-lived), which
     shares no key with the timed ones: they ask the grid for their partners, as check does.
-    Each pair comes once, as (row of the smaller declaration slot, other row) with its bound
-    and strict bound, the orientation :func:`deconflict.core.join.self_pairs` uses."""
+    Each pair comes once, as (row of the smaller declaration slot, other row) with the bound
+    and strict bound the scan measured (a bound does not depend on which side is the query),
+    the orientation :func:`deconflict.core.join.self_pairs` uses."""
     store, _, _ = engine._live()
-    cols = compiled.columns(store)
     found = []
     for start in range(0, len(timeless), chunk):
         q_rows = timeless[start : start + chunk]
-        qi, rows_t, _, _ = engine.scan(store.take(q_rows), rules)
-        arow, brow = q_rows[qi], rows_t
+        qi, brow, dist, err, dist_s, err_s = engine._scan(store.take(q_rows), rules)
+        arow = q_rows[qi]
         keep = ~np.isin(brow, timeless) | (store.decl[brow] > store.decl[arow])
         arow, brow = arow[keep], brow[keep]
         swap = store.decl[arow] > store.decl[brow]
         arow, brow = np.where(swap, brow, arow), np.where(swap, arow, brow)
-        dist, err = compiled.evaluate(cols, arow, cols, brow, False)
-        dist_s, err_s = compiled.evaluate(cols, arow, cols, brow, True)
-        found.append((arow, brow, dist, err, dist_s, err_s))
+        found.append((arow, brow, dist[keep], err[keep], dist_s[keep], err_s[keep]))
     return found
 
 
