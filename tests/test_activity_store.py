@@ -470,6 +470,8 @@ def test_ids_are_found_by_value_however_slots_are_put_replaced_and_removed(
             for probe in (ident, ident + "0", ident + "absent"):
                 assert (copy.slot_of(probe) >= 0) == (probe in held)
         assert list(copy.ids) == [model.get(s) for s in range(copy.size)]
+        everywhere = np.tile(np.arange(copy.size, dtype=np.int64), 2)[::-1]
+        assert copy.ids_of(everywhere) == [model.get(int(s)) for s in everywhere]
 
 
 def test_a_hundred_thousand_ids_in_batches_singles_and_removals() -> None:

@@ -174,6 +174,8 @@ def test_same_findings_as_the_scan_under_upserts_and_removes(
         long_buckets=4,
         delta_min=40,
         max_query_keys=int(rng.choice([50, 200_000])),
+        scan_runs=int(rng.choice([1, 3])),
+        min_rows_per_run=1,
     )
     ids = [f"d{k}" for k in range(size)]
     versions: dict[str, int] = {}

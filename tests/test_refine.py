@@ -557,8 +557,9 @@ def test_batch_matches_single_calls() -> None:
     place = columns(0.0, 0.0, 1.0, 1.0, 300.0, 1000.0, 0.0, False)
     qi = np.array([0, 1, 2, 3, 1], dtype=np.int64)
     part = np.array([0, 1, 2, 0, 2], dtype=np.int64)
+    never = (np.arange(5), np.zeros(5, dtype=bool), np.full(5, -np.inf), np.ones(5))
     dist, err, lower = refine.segment_polygon_many(
-        q, qi, place, np.zeros(5, np.int64), part, part_rings, ring_start, xs, ys
+        q, qi, place, np.zeros(5, np.int64), part, part_rings, ring_start, xs, ys, never
     )
     for k in range(5):
         i, p = int(qi[k]), int(part[k])
@@ -568,6 +569,17 @@ def test_batch_matches_single_calls() -> None:
         times = (0.0, 600.0, 60.0, TIME_SLACK_S)
         d, e = refine.segment_polygon(ends, times, (300.0, 1000.0), *parts[p])
         assert lower[k] == pytest.approx(d - e, abs=1e-9)
+    # A verdict stops measuring a declaration at its first certain pair: with pairs 0-1 of
+    # one declaration and 2-4 of another, and the second already settled, only pair 0 is
+    # measured when every finite distance is certain.
+    groups, settled = np.array([0, 0, 1, 1, 1]), np.array([False, True])
+    always = (groups, settled, np.full(5, np.inf), np.ones(5))
+    early, _, early_lower = refine.segment_polygon_many(
+        q, qi, place, np.zeros(5, np.int64), part, part_rings, ring_start, xs, ys, always
+    )
+    assert early[0] == dist[0] and early_lower[0] == lower[0]
+    assert np.isinf(early[1:]).all() and np.isinf(early_lower[1:]).all()
+    assert settled.all()
 
 
 @pytest.mark.parametrize("strict", [True, False])

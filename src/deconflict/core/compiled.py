@@ -223,6 +223,84 @@ def _clip(t0: float, t1: float, first: float, last: float) -> tuple[float, float
     return lo, hi, lo <= hi
 
 
+@njit(cache=True, inline="always")
+def _time_apart(a: Any_, i: int, b: Any_, j: int, s: float) -> bool:
+    """Whether i's and j's time intervals, widened by both tolerances and ``s``, miss."""
+    t0, t1, tol, u0, u1, tou = a[4], a[5], a[6], b[4], b[5], b[6]
+    return bool(t0[i] - tol[i] > u1[j] + tou[j] + s or u0[j] - tou[j] > t1[i] + tol[i] + s)
+
+
+@njit(cache=True, inline="always")
+def _plane(a: Any_, i: int, b: Any_, j: int) -> tuple[float, ...]:
+    """The pair in a local plane around its mean latitude, i's start at the origin: i's far
+    end (x1, y1), j's ends (p0, q0) and (p1, q1), the box gap ``rough``, the relative
+    error ``rel`` of the plane, and the ``fixed`` error (both slacks and the base)."""
+    ax, ay, bx, by, cx, cy, dx, dy = a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]
+    lat_lo = min(ay[i], by[i], cy[j], dy[j])
+    lat_hi = max(ay[i], by[i], cy[j], dy[j])
+    east, north = _per_degree((ay[i] + by[i] + cy[j] + dy[j]) / 4.0)
+    span = math.radians(lat_hi - lat_lo)
+    worst = min(max(abs(lat_lo), abs(lat_hi)), MAX_LAT)
+    rel = METRIC_REL_ERROR + span * (1.0 + abs(math.tan(math.radians(worst))))
+    fixed = a[10][i] + b[10][j] + BASE_SLACK_M
+    x1, y1 = (bx[i] - ax[i]) * east, (by[i] - ay[i]) * north
+    p0, q0 = (cx[j] - ax[i]) * east, (cy[j] - ay[i]) * north
+    p1, q1 = (dx[j] - ax[i]) * east, (dy[j] - ay[i]) * north
+    gx = max(min(p0, p1) - max(0.0, x1), min(0.0, x1) - max(p0, p1), 0.0)
+    gy = max(min(q0, q1) - max(0.0, y1), min(0.0, y1) - max(q0, q1), 0.0)
+    return x1, y1, p0, q0, p1, q1, math.hypot(gx, gy), rel, fixed
+
+
+@njit(cache=True, inline="always")
+def _measure(a: Any_, i: int, b: Any_, j: int, plane: tuple[float, ...], s: float) -> float:
+    """The planar distance of a pair already set in its plane, with time slack ``s``."""
+    t0, t1, tol, seg = a[4], a[5], a[6], a[13]
+    u0, u1, tou, seg_b = b[4], b[5], b[6], b[13]
+    x1, y1, p0, q0, p1, q1, rough = (
+        plane[0],
+        plane[1],
+        plane[2],
+        plane[3],
+        plane[4],
+        plane[5],
+        plane[6],
+    )
+    if seg[i] and seg_b[j]:
+        return _banded(
+            -p0, -q0, x1, y1, p1 - p0, q1 - q0,
+            t0[i] - u0[j], t1[i] - t0[i], u1[j] - u0[j], tol[i] + tou[j] + s,
+        )  # fmt: skip
+    if seg[i]:
+        lo, hi, fits = _clip(t0[i], t1[i], u0[j] - tol[i] - s, u1[j] + tol[i] + s)
+        if not fits:
+            return math.inf
+        return _segment_box(lo * x1, lo * y1, hi * x1, hi * y1, p0, q0, p1, q1)
+    if seg_b[j]:
+        lo, hi, fits = _clip(u0[j], u1[j], t0[i] - tou[j] - s, t1[i] + tou[j] + s)
+        if not fits:
+            return math.inf
+        ux, uy = p1 - p0, q1 - q0
+        return _segment_box(
+            p0 + lo * ux, q0 + lo * uy, p0 + hi * ux, q0 + hi * uy, 0.0, 0.0, x1, y1
+        )
+    return rough
+
+
+@njit(cache=True, inline="always")
+def _slack_free(a: Any_, i: int, b: Any_, j: int) -> bool:
+    """Whether the time slack cannot change the pair's measure: no segment has its time
+    cut (a row whose time, strictly, already covers the whole of the other's)."""
+    t0, t1, tol, seg = a[4], a[5], a[6], a[13]
+    u0, u1, tou, seg_b = b[4], b[5], b[6], b[13]
+    if seg[i] and seg_b[j]:
+        return False
+    if seg[i]:
+        return bool(u0[j] - tol[i] <= t0[i] and u1[j] + tol[i] >= t1[i])
+    if seg_b[j]:
+        return bool(t0[i] - tou[j] <= u0[j] and t1[i] + tou[j] >= u1[j])
+    return True
+
+
 @njit(cache=True)
 def _pair(
     a: Any_,
@@ -235,54 +313,47 @@ def _pair(
     """(distance, error) of element i of ``a`` against element j of ``b``; inf if infeasible or
     if their boxes alone are at least ``limit`` apart after the error. ``s`` is the time
     slack: TIME_SLACK_S when dropping pairs, 0 when calling them certain."""
-    ax, ay, bx, by, t0, t1, tol, _, alo, ahi, slack, _, _, seg = a
-    cx, cy, dx, dy, u0, u1, tou, _, blo, bhi, slack_b, _, _, seg_b = b
-    if t0[i] - tol[i] > u1[j] + tou[j] + s or u0[j] - tou[j] > t1[i] + tol[i] + s:
+    if _time_apart(a, i, b, j, s):
         return math.inf, 0.0
-    if alo[i] > bhi[j] or blo[j] > ahi[i]:
+    if a[8][i] > b[9][j] or b[8][j] > a[9][i]:
         return math.inf, 0.0
-    lat_lo = min(ay[i], by[i], cy[j], dy[j])
-    lat_hi = max(ay[i], by[i], cy[j], dy[j])
-    east, north = _per_degree((ay[i] + by[i] + cy[j] + dy[j]) / 4.0)
-    span = math.radians(lat_hi - lat_lo)
-    worst = min(max(abs(lat_lo), abs(lat_hi)), MAX_LAT)
-    rel = METRIC_REL_ERROR + span * (1.0 + abs(math.tan(math.radians(worst))))
-    fixed = slack[i] + slack_b[j] + BASE_SLACK_M
-    x1, y1 = (bx[i] - ax[i]) * east, (by[i] - ay[i]) * north
-    p0, q0 = (cx[j] - ax[i]) * east, (cy[j] - ay[i]) * north
-    p1, q1 = (dx[j] - ax[i]) * east, (dy[j] - ay[i]) * north
-    gx = max(min(p0, p1) - max(0.0, x1), min(0.0, x1) - max(p0, p1), 0.0)
-    gy = max(min(q0, q1) - max(0.0, y1), min(0.0, y1) - max(q0, q1), 0.0)
-    rough = math.hypot(gx, gy)
+    plane = _plane(a, i, b, j)
+    rough, rel, fixed = plane[6], plane[7], plane[8]
     if rough - (rough * rel + fixed) >= limit:
         return math.inf, 0.0
-    if seg[i] and seg_b[j]:
-        d = _banded(
-            -p0,
-            -q0,
-            x1,
-            y1,
-            p1 - p0,
-            q1 - q0,
-            t0[i] - u0[j],
-            t1[i] - t0[i],
-            u1[j] - u0[j],
-            tol[i] + tou[j] + s,
-        )
-    elif seg[i]:
-        lo, hi, fits = _clip(t0[i], t1[i], u0[j] - tol[i] - s, u1[j] + tol[i] + s)
-        if not fits:
-            return math.inf, 0.0
-        d = _segment_box(lo * x1, lo * y1, hi * x1, hi * y1, p0, q0, p1, q1)
-    elif seg_b[j]:
-        lo, hi, fits = _clip(u0[j], u1[j], t0[i] - tou[j] - s, t1[i] + tou[j] + s)
-        if not fits:
-            return math.inf, 0.0
-        ux, uy = p1 - p0, q1 - q0
-        d = _segment_box(p0 + lo * ux, q0 + lo * uy, p0 + hi * ux, q0 + hi * uy, 0.0, 0.0, x1, y1)
-    else:
-        d = rough
+    d = _measure(a, i, b, j, plane, s)
+    if d == math.inf:
+        return math.inf, 0.0
     return d, d * rel + fixed
+
+
+@njit(cache=True)
+def _pair_both(a: Any_, i: int, b: Any_, j: int, limit: float) -> tuple[float, float, float, float]:
+    """:func:`_pair` with the time slack and ``limit``, then, if its lower bound is below
+    ``limit``, strictly (no slack, no limit), from one setup: the two differ only where a
+    segment's time is cut, and are equal where it is not. (inf, 0, inf, 0) when dropped."""
+    if _time_apart(a, i, b, j, TIME_SLACK_S):
+        return math.inf, 0.0, math.inf, 0.0
+    if a[8][i] > b[9][j] or b[8][j] > a[9][i]:
+        return math.inf, 0.0, math.inf, 0.0
+    plane = _plane(a, i, b, j)
+    rough, rel, fixed = plane[6], plane[7], plane[8]
+    if rough - (rough * rel + fixed) >= limit:
+        return math.inf, 0.0, math.inf, 0.0
+    d = _measure(a, i, b, j, plane, TIME_SLACK_S)
+    if d == math.inf:
+        return math.inf, 0.0, math.inf, 0.0
+    e = d * rel + fixed
+    if d - e >= limit:
+        return d, e, math.inf, 0.0
+    if _time_apart(a, i, b, j, 0.0):
+        return d, e, math.inf, 0.0
+    if _slack_free(a, i, b, j):
+        return d, e, d, e
+    sd = _measure(a, i, b, j, plane, 0.0)
+    if sd == math.inf:
+        return d, e, math.inf, 0.0
+    return d, e, sd, sd * rel + fixed
 
 
 @njit(cache=True)

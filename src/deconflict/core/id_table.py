@@ -102,23 +102,28 @@ class IdTable:
 
     def get_many(self, slots: IntArray) -> list[str | None]:
         """:meth:`get` for many slots, gathering their bytes together (a block at a time, so
-        that the gather index stays small)."""
+        that the gather index stays small) and decoding them with one call: the ids are laid
+        out with a NUL after each and split on it. An id holding a NUL itself would split
+        into too many pieces; its block is then decoded id by id."""
         out: list[str | None] = []
         pool = self._bytes.arrays[0]
         for at in range(0, len(slots), _BLOCK):
             block = slots[at : at + _BLOCK]
             starts = self._start[block].astype(np.int64)
-            lengths = self._length[block].astype(np.int64)
-            ends = np.cumsum(lengths)
-            gather = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))
-            data = pool[gather].tobytes()
-            bounds = zip(
-                (ends - lengths).tolist(), ends.tolist(), (starts >= 0).tolist(), strict=True
-            )
-            out.extend(
-                data[a:b].decode("utf-8", "surrogatepass") if held else None
-                for a, b, held in bounds
-            )
+            held = starts >= 0
+            lengths = np.where(held, self._length[block], 0).astype(np.int64)
+            ends = np.cumsum(lengths + 1) - 1  # where each id's NUL goes
+            laid = np.zeros(int(ends[-1]) + 1 if len(ends) else 0, dtype=np.uint8)
+            shift = np.repeat(starts - (ends - lengths), lengths)
+            into = np.arange(int(lengths.sum())) + np.repeat(np.arange(len(block)), lengths)
+            laid[into] = pool[into + shift]
+            pieces = laid[:-1].tobytes().decode("utf-8", "surrogatepass").split("\x00")
+            if len(pieces) != len(block):
+                pieces = [
+                    laid[b - n : b].tobytes().decode("utf-8", "surrogatepass")
+                    for b, n in zip(ends.tolist(), lengths.tolist(), strict=True)
+                ]
+            out.extend(p if h else None for p, h in zip(pieces, held.tolist(), strict=True))
         return out
 
     def find(self, ident: str) -> int:

@@ -29,6 +29,7 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import numba
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -62,7 +63,14 @@ class IndexedEngine:
         max_query_keys: int = 20_000,
         delta_min: int = 4096,
         join_grid: tuple[float, float] = (0.05, 3600.0),
+        scan_runs: int | None = None,
+        min_rows_per_run: int = scan_kernel.MIN_ROWS_PER_THREAD,
     ) -> None:
+        """``scan_runs`` is how many runs a check's walk is cut into, one per thread
+        (default: numba's thread count); a run gets at least ``min_rows_per_run``
+        candidate rows."""
+        self.scan_runs = scan_runs
+        self.min_rows_per_run = min_rows_per_run
         self.cell_deg = cell_deg
         self.join_grid = join_grid
         self.delta_min = delta_min
@@ -95,7 +103,7 @@ class IndexedEngine:
         self._delta: dict[int, list[int]] = {}
         self._delta_rows = 0
         self._pending: dict[str, tuple[int, Activity]] = {}
-        self._marks = np.zeros(0, dtype=np.int64)
+        self._marks = np.zeros((0, 0), dtype=np.int32)
         self._stamp = 0
         self._bmin, self._bmax = 1 << 62, 0
 
@@ -321,19 +329,30 @@ class IndexedEngine:
         margin = (largest + q.buf + q.slack + 2.0) * EXPAND_SLACK
         keys, owner, huge = self._query_keys(q, margin)
         lo, hi = self._ranges(keys)
-        if len(self._marks) < len(self._store) or self._stamp + len(q) > MAX_STAMP:
-            self._marks = np.full(len(self._store), -1, dtype=np.int32)
+        threads = self.scan_runs or numba.get_num_threads()
+        stale = self._marks.shape != (threads, len(self._store))
+        if stale or self._stamp + len(q) > MAX_STAMP:
+            self._marks = np.full((threads, len(self._store)), -1, dtype=np.int32)
             self._stamp = 0
         stamp = self._stamp
         self._stamp += len(q) + 1
         qc, sc = compiled.columns(q), compiled.columns(self._store)
         q_hot = prefilter.records(q, margin, TIME_SLACK_S)
         q_line = scan_kernel.corridors(q, margin)
-        walks: list[tuple[Any, ...]] = [(owner, lo, hi, self._rows)]
+        walks: list[tuple[Any, ...]] = [
+            (
+                owner,
+                lo,
+                hi,
+                scan_kernel.split(owner, lo, hi, threads, self.min_rows_per_run),
+                self._rows,
+            )
+        ]
         extra_q, extra_r = self._explicit(keys, owner, huge)
         if len(extra_q):
             start = np.arange(len(extra_q))
-            walks.append((extra_q, start, start + 1, extra_r))
+            cuts = scan_kernel.split(extra_q, start, start + 1, threads, self.min_rows_per_run)
+            walks.append((extra_q, start, start + 1, cuts, extra_r))
         store_args: tuple[Any, ...] = (sc, self._hot, self._marks, stamp, largest, upper_only)
         found = [scan_kernel.scan(qc, q_hot, q_line, *walk, *store_args) for walk in walks]
         if len(found) == 1:
@@ -468,15 +487,6 @@ class IndexedEngine:
         table = self._rule_table(rules, party, category)
         separation = table[columns.party[slots], columns.category[slots]] + activity.buffer_m
         separation += store.buf[rows]
-        ok = np.isfinite(dist)
-        exact = q.exact[qi] & store.exact[rows]
-        geodesic = exact.copy()  # pairs refine can measure: segments and points only
-        lower = low_d - low_e
-        boxed = np.flatnonzero(q.seg[qi] & ~store.exact[rows])  # a route against a polygon
-        if len(boxed):
-            self._measure_polygons(q, qi, rows, boxed, dist, err, lower)
-            ok[boxed] = np.isfinite(dist[boxed])
-            exact[boxed] = True
         west, south, east, north = shapely.bounds(activity.geometry).tolist()
         factor = certain_factor(
             np.minimum(columns.west[slots], west),
@@ -484,7 +494,20 @@ class IndexedEngine:
             np.maximum(columns.east[slots], east),
             np.maximum(columns.north[slots], north),
         )
+        ok = np.isfinite(dist)
+        exact = q.exact[qi] & store.exact[rows]
+        geodesic = exact.copy()  # pairs refine can measure: segments and points only
+        lower = low_d - low_e
         certain = ok & exact & ((dist + err) * factor + 0.1 < separation)
+        boxed = np.flatnonzero(q.seg[qi] & ~store.exact[rows])  # a route against a polygon
+        if len(boxed):
+            verdict = (slots, certain, separation, factor)
+            self._measure_polygons(q, qi, rows, boxed, dist, err, lower, verdict)
+            ok[boxed] = np.isfinite(dist[boxed])
+            exact[boxed] = True
+            certain[boxed] = ok[boxed] & (
+                (dist[boxed] + err[boxed]) * factor[boxed] + 0.1 < separation[boxed]
+            )
         maybe = lower < separation
         settle_band(
             compiled.columns(q),
@@ -518,6 +541,7 @@ class IndexedEngine:
         dist: Array,
         err: Array,
         lower: Array,
+        verdict: tuple[Any, Mask, Array, Array],
     ) -> None:
         """Route segments against the real polygon parts, not their boxes, in place.
 
@@ -526,33 +550,46 @@ class IndexedEngine:
         geodesic pieces to find_encounter are measured by the compiled geocentric kernel
         (:func:`deconflict.core.refine.segment_polygon_many`, millimetre errors); the rare
         part with longer edges by shapely in a tangent plane (:func:`polygon_distance`).
+
+        ``verdict`` (each pair's declaration slot, whether it is already certain, its
+        separation and certainty factor) lets a check measure only until each declaration
+        has one certain pair: a part's pairs are measured nearest first and each part is
+        converted once. Pairs left unmeasured stay infinite.
         """
         assert self._store is not None
         store = self._store
-        pair_rows = rows[boxed]
-        slots = store.decl[pair_rows].astype(np.int64)
-        parts = pair_rows - self._first[slots]
+        slots, certain, separation, factor = verdict
+        groups, group = np.unique(slots[boxed], return_inverse=True)
+        settled = np.isin(groups, slots[certain])
+        todo = np.flatnonzero(~settled[group])
+        boxed, group = boxed[todo], group[todo]
+        nearest = lower[boxed]
+        dist[boxed], lower[boxed] = np.inf, np.inf
+        parts_rows, part_of = np.unique(rows[boxed], return_inverse=True)
+        part_slots = store.decl[parts_rows].astype(np.int64)
         view = self._activities.rings()
         part_rings, ring_starts, short = polygon_parts(
-            view.coord_start, view.part_start, view.struct, view.xs, view.ys, slots, parts
-        )
-        fine = np.flatnonzero(short)
+            view.coord_start, view.part_start, view.struct, view.xs, view.ys, part_slots,
+            parts_rows - self._first[part_slots],
+        )  # fmt: skip
+        fine = np.flatnonzero(short[part_of])
         if len(fine):
-            order, index = fine, 2 * fine
+            fine = fine[np.lexsort((nearest[fine], part_of[fine]))]
+            picked = boxed[fine]
+            settle = (group[fine], settled, separation[picked], factor[picked])
             qc, sc = compiled.columns(q), compiled.columns(store)
-            picked = boxed[order]
             dist[picked], err[picked], lower[picked] = refine.segment_polygon_many(
-                qc, qi[picked], sc, pair_rows[order], index, part_rings, ring_starts,
-                view.xs, view.ys,
+                qc, qi[picked], sc, rows[picked], 2 * part_of[fine], part_rings, ring_starts,
+                view.xs, view.ys, settle,
             )  # fmt: skip
-        coarse = np.flatnonzero(~short)
+        coarse = boxed[~short[part_of]]
         if len(coarse):
             cache: dict[int, Any] = {}
-            shapes = [self._part(int(r), cache) for r in pair_rows[coarse].tolist()]
-            a, b = q.take(qi[boxed[coarse]]), store.take(pair_rows[coarse])
+            shapes = [self._part(int(r), cache) for r in rows[coarse].tolist()]
+            a, b = q.take(qi[coarse]), store.take(rows[coarse])
             d, wide, e = polygon_distance(a, b, shapes)
-            lower[boxed[coarse]] = wide - e
-            dist[boxed[coarse]], err[boxed[coarse]] = d, e
+            lower[coarse] = wide - e
+            dist[coarse], err[coarse] = d, e
 
     def _part(self, row: int, cache: dict[int, Any]) -> BaseGeometry:
         """The polygon part (or point) a place element stands for."""

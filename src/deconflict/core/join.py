@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from deconflict.core.compiled import _pair
+from deconflict.core.compiled import _pair_both
 from deconflict.core.kernels import TIME_SLACK_S
 
 Any_ = Any
@@ -173,7 +173,7 @@ def _grow(a: Any_, n: int) -> Any_:
     return bigger
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def self_pairs(
     keys: Any_,
     rows: Any_,
@@ -273,12 +273,11 @@ def self_pairs(
                 if g_hot[b, 7] < qdecl:
                     i, j = j, i
                 limit = largest + sbuf[i] + sbuf[j]
-                d, e = _pair(s, i, s, j, limit)
+                d, e, ds, es = _pair_both(s, i, s, j, limit)
                 if d - e >= limit:
                     continue
-                ds, es = math.inf, 0.0
-                if exact[i] and exact[j]:
-                    ds, es = _pair(s, i, s, j, math.inf, 0.0)
+                if not (exact[i] and exact[j]):
+                    ds, es = math.inf, 0.0
                 if n == len(out_i):
                     out_i, out_j = _grow(out_i, n), _grow(out_j, n)
                     out_d, out_e = _grow(out_d, n), _grow(out_e, n)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, cast
 
+import numba
 import numpy as np
 import shapely
 from numba import njit
@@ -265,8 +267,9 @@ def polygon_distance(
 
 
 JOIN_CHUNK = 1 << 20
-"""Grid entries per call of the join kernel. The kernel copies one group at a time, so the
-batches only bound the candidate arrays of one call; a batch never splits a key's group."""
+"""Most grid entries per call of the join kernel. The kernel copies one group at a time, so
+the batches only bound the candidate arrays of one call and share the work between threads;
+a batch never splits a key's group."""
 
 
 def _group_chunks(keys: IntArray, size: int) -> list[tuple[int, int]]:
@@ -308,21 +311,11 @@ def self_join(
         live, (rules.largest_m + live.buf + live.slack + 2.0) * EXPAND_SLACK, TIME_SLACK_S
     )
     cols = compiled.columns(store)
-    found = [
-        join.self_pairs(
-            keys[start:stop],
-            rows[start:stop],
-            hot,
-            near,
-            corners,
-            cols,
-            live.exact,
-            rules.largest_m,
-            grid.nx,
-            grid.ny,
-        )
-        for start, stop in _group_chunks(keys, JOIN_CHUNK)
-    ]
+    threads = engine.scan_runs or numba.get_num_threads()
+    found = _join_groups(
+        (keys, rows, hot, near, corners, cols, live.exact, rules.largest_m, grid.nx, grid.ny),
+        threads,
+    )
     del keys, rows, near
     found.extend(_timeless_pairs(engine, rules, timeless, chunk))
     if not found:
@@ -358,6 +351,29 @@ def self_join(
     return pairs
 
 
+def _join_groups(
+    args: tuple[Any, ...], threads: int
+) -> list[tuple[IntArray, IntArray, Array, Array, Array, Array]]:
+    """:func:`deconflict.core.join.self_pairs` over the sorted entries ``args[0:2]``, in
+    batches that never split a key's group. The kernel releases the GIL, so the batches run
+    on ``threads`` threads, several batches each so that a dense stretch of the grid does not
+    leave one thread working alone."""
+    keys, rows, *rest = args
+    size = max(1, min(JOIN_CHUNK, -(-len(keys) // (4 * threads))))
+    batches = _group_chunks(keys, size)
+
+    def batch(bounds: tuple[int, int]) -> tuple[IntArray, IntArray, Array, Array, Array, Array]:
+        start, stop = bounds
+        found: tuple[IntArray, IntArray, Array, Array, Array, Array]
+        found = join.self_pairs(keys[start:stop], rows[start:stop], *rest)
+        return found
+
+    if threads > 1 and len(batches) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(batch, batches))
+    return [batch(bounds) for bounds in batches]
+
+
 def _timeless_pairs(
     engine: IndexedEngine, rules: SeparationRules, timeless: IntArray, chunk: int
 ) -> list[tuple[IntArray, IntArray, Array, Array, Array, Array]]:
@@ -390,10 +406,12 @@ def _named_pairs(
         return set()
     low = int(min(slots_a.min(), slots_b.min()))
     names = ids[low : int(max(slots_a.max(), slots_b.max())) + 1]
-    return {
-        _ordered(names[x], names[y])
-        for x, y in zip((slots_a - low).tolist(), (slots_b - low).tolist(), strict=True)
-    }
+    first = [names[x] for x in (slots_a - low).tolist()]
+    second = [names[y] for y in (slots_b - low).tolist()]
+    if None in first or None in second:
+        raise ValueError("a pair names a slot that holds no declaration")
+    named = cast(list[str], first), cast(list[str], second)
+    return {(x, y) if x <= y else (y, x) for x, y in zip(*named, strict=True)}
 
 
 def _ordered(x: str | None, y: str | None) -> tuple[str, str]:

@@ -574,7 +574,7 @@ def _window_cut(q: Any_, i: int, s: Any_, j: int, slack: float) -> tuple[float, 
 @njit(cache=True)
 def segment_polygon_many(
     q: Any_, qi: Any_, s: Any_, rows: Any_, part: Any_, part_rings: Any_, rings: Any_,
-    xs: Any_, ys: Any_,
+    xs: Any_, ys: Any_, settle: Any_,
 ) -> tuple[Any_, Any_, Any_]:  # fmt: skip
     """(distance, error) of route segments or point sites q[qi[k]] against the polygon part
     whose window and altitude band are those of element s[rows[k]] and whose rings are
@@ -583,7 +583,13 @@ def segment_polygon_many(
     (distance − error) with the time slack, for dropping. Both in one visit: the slack
     changes the segment's cut only when a window edge falls inside it, and otherwise the
     second answer is the first's. q boxes get ``compiled._pair``'s answers. Consecutive
-    pairs on the same part share its conversion, so sort by part."""
+    pairs on the same part share its conversion, so sort by part.
+
+    ``settle`` = (group, settled, separation, factor) lets a verdict stop early: once a
+    pair of group ``group[k]`` (its declaration) is certain, ``(d + e) · factor[k] + 0.1 <
+    separation[k]`` as :meth:`IndexedEngine.conflicting` decides, ``settled[group]`` is set
+    and the group's later pairs are left unmeasured (infinite), since one certain pair
+    makes the declaration a conflict. Groups already settled on entry are skipped too."""
     dist = np.full(len(qi), INF)
     err = np.zeros(len(qi))
     lower = np.full(len(qi), INF)
@@ -591,10 +597,13 @@ def segment_polygon_many(
         return dist, err, lower
     ax, ay, bx, by, _, _, _, _, alo, ahi, _, _, _, seg = q
     blo, bhi = s[8], s[9]
+    group, settled, separation, factor = settle
     current = part[0]
     poly = _part(xs, ys, rings, part_rings[current], part_rings[current + 1])
     for k in range(len(qi)):
         i, j = qi[k], rows[k]
+        if settled[group[k]]:
+            continue
         if not (seg[i] or _is_point(q, i)):
             dist[k], err[k] = compiled._pair(q, i, s, j, INF, 0.0)
             d, e = compiled._pair(q, i, s, j, INF, TIME_SLACK_S)
@@ -617,4 +626,6 @@ def segment_polygon_many(
         if lo != lo_w or hi != hi_w:
             d, e = _to_polygon(sa, lo, hi, poly)
         dist[k], err[k] = d, e
+        if d < INF and (d + e) * factor[k] + 0.1 < separation[k]:
+            settled[group[k]] = True
     return dist, err, lower

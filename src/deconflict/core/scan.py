@@ -27,7 +27,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from deconflict.core import compiled, prefilter
 from deconflict.core.elements import Elements
@@ -38,6 +38,8 @@ Any_ = Any
 CORRIDOR_SHRINK = 0.98
 """The scaled-plane measure is shrunk by 2 % more before it may reject: over the few
 kilometres that matter (the margin), plane and ellipsoid differ by far less."""
+MIN_ROWS_PER_THREAD = 4096
+"""Below this many candidate rows per thread, a second thread costs more than it saves."""
 TIME_PAD_S = 2.0
 """Seconds added either side when cutting the query segment to a row's reach (the records'
 seconds are already rounded outwards; this covers the query's own rounding)."""
@@ -94,7 +96,31 @@ def _outside_corridor(line: Any_, i: int, row: Any_) -> bool:
     return bool(gap > line[i, 6])
 
 
-@njit(cache=True)
+def split(
+    keys_owner: Any_, lo: Any_, hi: Any_, parts: int, min_rows: int = MIN_ROWS_PER_THREAD
+) -> Any_:
+    """Where to cut the query's keys into ``parts`` runs of about equal candidate rows,
+    each cut at a change of query element (so that one element's rows are all walked by
+    one thread, see :func:`scan`). Fewer runs if there is too little work to share."""
+    sizes = np.asarray(hi) - np.asarray(lo)
+    total = int(sizes.sum())
+    parts = max(1, min(parts, total // max(min_rows, 1)))
+    cuts = [0]
+    if parts > 1:
+        done = np.cumsum(sizes)
+        changes = np.flatnonzero(np.diff(np.asarray(keys_owner))) + 1
+        for k in range(1, parts):
+            if not len(changes):
+                break
+            at = int(np.searchsorted(done, total * k // parts))
+            at = int(changes[min(int(np.searchsorted(changes, at)), len(changes) - 1)])
+            if cuts[-1] < at < len(lo):
+                cuts.append(at)
+    cuts.append(len(lo))
+    return np.array(cuts, dtype=np.int64)
+
+
+@njit(cache=True, parallel=True)
 def scan(
     q: Any_,
     q_hot: Any_,
@@ -102,6 +128,7 @@ def scan(
     keys_owner: Any_,
     lo: Any_,
     hi: Any_,
+    cuts: Any_,
     grid_rows: Any_,
     s: Any_,
     s_hot: Any_,
@@ -114,6 +141,70 @@ def scan(
     ``keys_owner[k]``) and keep the pairs whose lower bound is below S's upper bound, with
     (distance, error) for dropping and the strict (distance, error) for certainty.
 
+    The keys are walked in the runs ``cuts`` gives (:func:`split`), one thread per run,
+    each with its own row of ``marks`` and its own stretch of the output: a run never
+    shares a query element with another, so its marks alone say which rows its elements
+    have already met.
+    """
+    runs = len(cuts) - 1
+    first = np.zeros(runs + 1, dtype=np.int64)
+    for r in range(runs):
+        first[r + 1] = first[r]
+        for k in range(cuts[r], cuts[r + 1]):
+            first[r + 1] += hi[k] - lo[k]
+    total = first[runs]
+    out_q = np.empty(total, dtype=np.int64)
+    out_r = np.empty(total, dtype=np.int64)
+    out_d = np.empty(total)
+    out_e = np.empty(total)
+    out_sd = np.empty(total)
+    out_se = np.empty(total)
+    found = np.zeros(runs, dtype=np.int64)
+    # (numba's parallel loops take arrays and scalars, not tuples of arrays: hence the
+    # long argument lists of _walk.)
+    for r in prange(runs):
+        found[r] = _walk(
+            q, q_hot, q_line, keys_owner, lo, hi, cuts[r], cuts[r + 1], grid_rows, s, s_hot,
+            marks[r], stamp, largest, upper_only, first[r], out_q, out_r, out_d, out_e,
+            out_sd, out_se,
+        )  # fmt: skip
+    n = found[0]
+    for r in range(1, runs):  # close the gaps the runs left between their stretches
+        for m in range(found[r]):
+            at, to = first[r] + m, n + m
+            out_q[to], out_r[to], out_d[to] = out_q[at], out_r[at], out_d[at]
+            out_e[to], out_sd[to], out_se[to] = out_e[at], out_sd[at], out_se[at]
+        n += found[r]
+    return out_q[:n], out_r[:n], out_d[:n], out_e[:n], out_sd[:n], out_se[:n]
+
+
+@njit(cache=True)
+def _walk(
+    q: Any_,
+    q_hot: Any_,
+    q_line: Any_,
+    keys_owner: Any_,
+    lo: Any_,
+    hi: Any_,
+    k0: int,
+    k1: int,
+    grid_rows: Any_,
+    s: Any_,
+    s_hot: Any_,
+    marks: Any_,
+    stamp: int,
+    largest: float,
+    upper_only: bool,
+    n: int,
+    out_q: Any_,
+    out_r: Any_,
+    out_d: Any_,
+    out_e: Any_,
+    out_sd: Any_,
+    out_se: Any_,
+) -> int:
+    """One run of :func:`scan`: keys ``k0`` to ``k1``, pairs written from ``n`` on.
+
     Each row first meets its packed record (times, box, party, declaration on one cache
     line) against the query element's, whose box is already widened by the largest
     separation, then the corridor. ``marks`` remembers, per store row, the last query
@@ -121,20 +212,11 @@ def scan(
     registered in several cells produces (a query element's keys are contiguous). A query
     element never meets its own declaration, and with ``upper_only`` (the self-join) only
     larger slots, so that each unordered pair is looked at once. Dead rows have an empty
-    time interval.
+    time interval. Returns how many pairs were written.
     """
-    total = 0
-    for k in range(len(lo)):
-        total += hi[k] - lo[k]
-    out_q = np.empty(total, dtype=np.int64)
-    out_r = np.empty(total, dtype=np.int64)
-    out_d = np.empty(total)
-    out_e = np.empty(total)
-    out_sd = np.empty(total)
-    out_se = np.empty(total)
-    n = 0
+    start = n
     qbuf, sbuf = q[7], s[7]
-    for k in range(len(lo)):
+    for k in range(k0, k1):
         i = keys_owner[k]
         q0, q1, qw, qs, qe, qn, qparty, qdecl = (
             q_hot[i, 0],
@@ -162,10 +244,9 @@ def scan(
             if _outside_corridor(q_line, i, row):
                 continue
             limit = largest + qbuf[i] + sbuf[j]
-            d, e = compiled._pair(q, i, s, j, limit)
+            d, e, sd, se = compiled._pair_both(q, i, s, j, limit)
             if d - e < limit:
-                sd, se = compiled._pair(q, i, s, j, math.inf, 0.0)
                 out_q[n], out_r[n], out_d[n], out_e[n] = i, j, d, e
                 out_sd[n], out_se[n] = sd, se
                 n += 1
-    return out_q[:n], out_r[:n], out_d[:n], out_e[:n], out_sd[:n], out_se[:n]
+    return n - start
