@@ -414,15 +414,21 @@ def test_compiled_kernels_match_the_numpy_definition(seed: int, strict: bool) ->
 # --- the paths a large scene takes: batched self-join, bulk load, the band near S -----------
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), chunk=st.sampled_from([1, 7, 64]))
-def test_all_pairs_in_small_join_batches(seed: int, chunk: int) -> None:
-    """The self-join gathers grid entries in batches that must never split a key's group."""
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    chunk=st.sampled_from([1, 7, 64]),
+    threads=st.sampled_from([1, 3]),
+)
+def test_all_pairs_in_small_join_batches(seed: int, chunk: int, threads: int) -> None:
+    """The self-join gathers grid entries in batches that must never split a key's group,
+    and runs them on one thread or several."""
     from deconflict.core import narrow
 
     rng = np.random.default_rng(seed)
     rules = rules_for(rng)
-    scan, fast = ScanEngine(), IndexedEngine(cell_deg=0.02, delta_min=16)
+    scan = ScanEngine()
+    fast = IndexedEngine(cell_deg=0.02, delta_min=16, scan_runs=threads)
     for k in range(60):
         activity = random_activity(rng, f"d{k}", 1, 0.1)
         scan.upsert(activity)

@@ -577,8 +577,10 @@ def test_batch_matches_single_calls() -> None:
     early, _, early_lower = refine.segment_polygon_many(
         q, qi, place, np.zeros(5, np.int64), part, part_rings, ring_start, xs, ys, always
     )
-    assert early[0] == dist[0] and early_lower[0] == lower[0]
-    assert np.isinf(early[1:]).all() and np.isinf(early_lower[1:]).all()
+    assert early[0] == dist[0]
+    assert early_lower[0] == lower[0]
+    assert np.isinf(early[1:]).all()
+    assert np.isinf(early_lower[1:]).all()
     assert settled.all()
 
 

@@ -183,12 +183,14 @@ def of_activities(
 
     if not parts:
         return _empty(), np.zeros(n, dtype=np.int64)
-    merged = Elements.concat(parts)
+    merged = Elements.concat(parts) if len(parts) > 1 else parts[0]
     merged.party = merged.party.astype(np.int32)
     merged.decl = merged.decl.astype(np.int32)
-    owner_all = np.concatenate(owners)
-    order = np.argsort(owner_all, kind="stable")
-    return merged.take(order), np.bincount(owner_all, minlength=n).astype(np.int64)
+    owner_all = np.concatenate(owners) if len(owners) > 1 else owners[0]
+    counts = np.bincount(owner_all, minlength=n).astype(np.int64)
+    if np.all(owner_all[1:] >= owner_all[:-1]):  # one kind only (a check's probe): in order
+        return merged, counts
+    return merged.take(np.argsort(owner_all, kind="stable")), counts
 
 
 def _empty() -> Elements:

@@ -12,8 +12,10 @@ a class of its own rather than part of the engine.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numba import njit
 
 from deconflict.core import compiled, prefilter
 from deconflict.core.elements import CodeArray, Elements, IntArray
@@ -116,6 +118,21 @@ class SpaceTimeGrid:
         timeless = self.expand(cx0, cx1, cy0, cy1, zero, zero)
         keys = np.concatenate([timed[0], timeless[0]])
         return keys, np.concatenate([timed[1], timeless[1]]), np.flatnonzero(huge)
+
+
+@njit(cache=True)
+def key_ranges(grid_keys: IntArray, offsets: IntArray, keys: IntArray) -> tuple[Any, Any]:
+    """Where each of ``keys`` has its rows in a compressed grid (each distinct key once,
+    ascending, its rows from ``offsets[k]`` to ``offsets[k + 1]``): empty for absent keys."""
+    lo = np.zeros(len(keys), dtype=np.int64)
+    hi = np.zeros(len(keys), dtype=np.int64)
+    if len(grid_keys) == 0:
+        return lo, hi
+    at = np.searchsorted(grid_keys, keys)
+    for k in range(len(keys)):
+        if at[k] < len(grid_keys) and grid_keys[at[k]] == keys[k]:
+            lo[k], hi[k] = offsets[at[k]], offsets[at[k] + 1]
+    return lo, hi
 
 
 def grid_order(

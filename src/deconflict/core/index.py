@@ -41,9 +41,14 @@ from deconflict.core.conflicts import find_encounter
 from deconflict.core.declarations import Activity
 from deconflict.core.elements import CodeArray, Elements, IntArray, of_activities
 from deconflict.core.engine import Finding
-from deconflict.core.grid import EXPAND_SLACK, SpaceTimeGrid, grid_order
+from deconflict.core.grid import EXPAND_SLACK, SpaceTimeGrid, grid_order, key_ranges
 from deconflict.core.kernels import TIME_SLACK_S, Array, Mask
-from deconflict.core.narrow import certain_factor, polygon_distance, polygon_parts, settle_band
+from deconflict.core.narrow import (
+    judge_probe_pairs,
+    polygon_distance,
+    polygon_parts,
+    settle_band,
+)
 from deconflict.core.parties import SeparationRules
 
 SPARE = 16
@@ -66,9 +71,9 @@ class IndexedEngine:
         scan_runs: int | None = None,
         min_rows_per_run: int = scan_kernel.MIN_ROWS_PER_THREAD,
     ) -> None:
-        """``scan_runs`` is how many runs a check's walk is cut into, one per thread
-        (default: numba's thread count); a run gets at least ``min_rows_per_run``
-        candidate rows."""
+        """``scan_runs`` is how many threads a check's walk and the self-join share out
+        their work to (default: numba's thread count); a run of a check's walk gets at least
+        ``min_rows_per_run`` candidate rows."""
         self.scan_runs = scan_runs
         self.min_rows_per_run = min_rows_per_run
         self.cell_deg = cell_deg
@@ -368,14 +373,8 @@ class IndexedEngine:
         The grid is compressed (CSR): each distinct key once, with the offset of its rows,
         which at a million declarations is a hundred thousand keys instead of ten million.
         """
-        if not len(self._keys):
-            empty = np.zeros(len(keys), dtype=np.int64)
-            return empty, empty
-        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
-        found = self._keys[at] == keys
-        lo = np.where(found, self._offsets[at], 0)
-        hi = np.where(found, self._offsets[at + 1], 0)
-        return lo, hi
+        ranges: tuple[IntArray, IntArray] = key_ranges(self._keys, self._offsets, keys)
+        return ranges
 
     def _explicit(
         self,
@@ -485,27 +484,24 @@ class IndexedEngine:
         category = self._activities.category_code(activity.category)
         columns = self._activities.columns()
         table = self._rule_table(rules, party, category)
-        separation = table[columns.party[slots], columns.category[slots]] + activity.buffer_m
-        separation += store.buf[rows]
-        west, south, east, north = shapely.bounds(activity.geometry).tolist()
-        factor = certain_factor(
-            np.minimum(columns.west[slots], west),
-            np.minimum(columns.south[slots], south),
-            np.maximum(columns.east[slots], east),
-            np.maximum(columns.north[slots], north),
-        )
-        ok = np.isfinite(dist)
-        exact = q.exact[qi] & store.exact[rows]
+        box = shapely.bounds(activity.geometry).tolist()
+        separation, factor, lower, exact, certain, boxed = judge_probe_pairs(
+            table,
+            (columns.party, columns.category, columns.west, columns.south, columns.east,
+             columns.north),
+            (activity.buffer_m, *box),
+            (q.exact, q.seg),
+            qi,
+            (store.decl, store.exact, store.buf),
+            rows,
+            (low_d, low_e, dist, err),
+        )  # fmt: skip
         geodesic = exact.copy()  # pairs refine can measure: segments and points only
-        lower = low_d - low_e
-        certain = ok & exact & ((dist + err) * factor + 0.1 < separation)
-        boxed = np.flatnonzero(q.seg[qi] & ~store.exact[rows])  # a route against a polygon
         if len(boxed):
             verdict = (slots, certain, separation, factor)
             self._measure_polygons(q, qi, rows, boxed, dist, err, lower, verdict)
-            ok[boxed] = np.isfinite(dist[boxed])
             exact[boxed] = True
-            certain[boxed] = ok[boxed] & (
+            certain[boxed] = np.isfinite(dist[boxed]) & (
                 (dist[boxed] + err[boxed]) * factor[boxed] + 0.1 < separation[boxed]
             )
         maybe = lower < separation

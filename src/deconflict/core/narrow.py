@@ -11,6 +11,7 @@ pair certain needs.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
@@ -48,6 +49,14 @@ error for declarations up to 1,000 km across, with room to spare) plus a metre, 
 :func:`certain_factor` gives the tighter factor for the pair's actual extent."""
 
 
+@njit(cache=True)
+def _certain_factor(west: float, south: float, east: float, north: float) -> float:
+    per_east, per_north = compiled._per_degree((south + north) / 2.0)
+    r = 0.5 * math.hypot((east - west) * per_east, (north - south) * per_north) * 1.01 + 1000.0
+    return 1.0 + 3.0 * (r / 6_356_000.0) ** 2 / 6.0
+
+
+@njit(cache=True)
 def certain_factor(west: Array, south: Array, east: Array, north: Array) -> Array:
     """1 + 3 δ per pair, δ = (r/R)²/6 the stretch of find_encounter's azimuthal equidistant
     projection at r, half the diagonal of the pair's combined lon/lat box (plus 1 %).
@@ -56,10 +65,64 @@ def certain_factor(west: Array, south: Array, east: Array, north: Array) -> Arra
     geodesic distance at that minimum at most stretched by δ again, so a pair whose true
     minimum is below S / (1 + 3δ) is certainly a conflict to it too.
     """
-    per_east, per_north = metres_per_degree((south + north) / 2.0)
-    r = 0.5 * np.hypot((east - west) * per_east, (north - south) * per_north) * 1.01 + 1000.0
-    factor: Array = 1.0 + 3.0 * (r / 6_356_000.0) ** 2 / 6.0
+    factor = np.empty(len(west))
+    for k in range(len(west)):
+        factor[k] = _certain_factor(west[k], south[k], east[k], north[k])
     return factor
+
+
+@njit(cache=True)
+def judge_probe_pairs(
+    rule_table: Any,
+    slot_columns: Any,
+    probe: Any,
+    query: Any,
+    qi: Any,
+    store: Any,
+    rows: Any,
+    bounds: Any,
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """A check's pairs judged in one pass, before the polygon parts are measured: each
+    pair's separation (the rule for the other declaration's party and category, plus both
+    buffers), certainty factor (over the probe's and the declaration's combined box), the
+    lower bound, whether the pair is exact (segments and points), whether it is certain
+    already, and the pairs of a route against a polygon part's box, measured next.
+
+    ``slot_columns`` = (party, category, west, south, east, north) per slot, ``probe`` =
+    (buffer, west, south, east, north), ``query`` = (exact, seg) per query element,
+    ``store`` = (decl, exact, buf) per store row, ``bounds`` the scan's (lower distance,
+    lower error, distance, error). The arithmetic is that of
+    :func:`certain_factor` and of the numpy form of the self-join, pair by pair.
+    """
+    party, category, west, south, east, north = slot_columns
+    buffer_m, p_west, p_south, p_east, p_north = probe
+    low_d, low_e, dist, err = bounds
+    q_exact, q_seg = query
+    decl, s_exact, s_buf = store
+    n = len(rows)
+    separation, factor, lower = np.empty(n), np.empty(n), np.empty(n)
+    exact = np.empty(n, dtype=np.bool_)
+    certain = np.empty(n, dtype=np.bool_)
+    boxed = np.empty(n, dtype=np.int64)
+    n_boxed = 0
+    for k in range(n):
+        i, j = qi[k], rows[k]
+        slot = decl[j]
+        separation[k] = rule_table[party[slot], category[slot]] + buffer_m + s_buf[j]
+        factor[k] = _certain_factor(
+            min(west[slot], p_west),
+            min(south[slot], p_south),
+            max(east[slot], p_east),
+            max(north[slot], p_north),
+        )
+        lower[k] = low_d[k] - low_e[k]
+        exact[k] = q_exact[i] and s_exact[j]
+        finite = dist[k] < math.inf
+        certain[k] = finite and exact[k] and (dist[k] + err[k]) * factor[k] + 0.1 < separation[k]
+        if q_seg[i] and not s_exact[j]:
+            boxed[n_boxed] = k
+            n_boxed += 1
+    return separation, factor, lower, exact, certain, boxed[:n_boxed]
 
 
 def settle_band(

@@ -31,7 +31,7 @@ from numba import njit, prange
 
 from deconflict.core import compiled, prefilter
 from deconflict.core.elements import Elements
-from deconflict.core.kernels import MAX_LAT, TIME_SLACK_S, Array, metres_per_degree
+from deconflict.core.kernels import MAX_LAT, TIME_SLACK_S, Array
 
 Any_ = Any
 
@@ -50,19 +50,28 @@ def corridors(q: Elements, margin_m: Array) -> Array:
     reach in scaled metres, its times, and whether it is a segment (the corridor test
     applies to segments only; other elements keep the box test)."""
     _, south, _, north = prefilter.widened_box(q, margin_m)
-    worst = np.minimum(np.maximum(np.abs(south), np.abs(north)), MAX_LAT)
-    per_east, _ = metres_per_degree(worst)
-    per_east = np.where(worst >= MAX_LAT, 0.0, per_east)
-    per_north = np.full(len(q), prefilter.MIN_M_PER_DEG_LAT)
-    out = np.empty((len(q), 11))
-    out[:, 0], out[:, 1] = q.ax, q.ay
-    out[:, 2] = (q.bx - q.ax) * per_east
-    out[:, 3] = (q.by - q.ay) * per_north
-    out[:, 4], out[:, 5] = per_east, per_north
-    out[:, 6] = margin_m / CORRIDOR_SHRINK
-    out[:, 7], out[:, 8] = q.t0, q.t1
-    out[:, 9] = q.tol + TIME_SLACK_S + TIME_PAD_S
-    out[:, 10] = np.where(q.seg, 1.0, 0.0)
+    line: Array = _corridors(
+        (q.ax, q.ay, q.bx, q.by, q.t0, q.t1, q.tol, q.seg), south, north, margin_m
+    )
+    return line
+
+
+@njit(cache=True)
+def _corridors(q: Any_, south: Any_, north: Any_, margin_m: Any_) -> Any_:
+    ax, ay, bx, by, t0, t1, tol, seg = q
+    out = np.empty((len(ax), 11))
+    for k in range(len(ax)):
+        worst = min(max(abs(south[k]), abs(north[k])), MAX_LAT)
+        per_east = 0.0 if worst >= MAX_LAT else compiled._per_degree(worst)[0]
+        per_north = prefilter.MIN_M_PER_DEG_LAT
+        out[k, 0], out[k, 1] = ax[k], ay[k]
+        out[k, 2] = (bx[k] - ax[k]) * per_east
+        out[k, 3] = (by[k] - ay[k]) * per_north
+        out[k, 4], out[k, 5] = per_east, per_north
+        out[k, 6] = margin_m[k] / CORRIDOR_SHRINK
+        out[k, 7], out[k, 8] = t0[k], t1[k]
+        out[k, 9] = tol[k] + TIME_SLACK_S + TIME_PAD_S
+        out[k, 10] = 1.0 if seg[k] else 0.0
     return out
 
 
@@ -102,22 +111,34 @@ def split(
     """Where to cut the query's keys into ``parts`` runs of about equal candidate rows,
     each cut at a change of query element (so that one element's rows are all walked by
     one thread, see :func:`scan`). Fewer runs if there is too little work to share."""
-    sizes = np.asarray(hi) - np.asarray(lo)
-    total = int(sizes.sum())
-    parts = max(1, min(parts, total // max(min_rows, 1)))
-    cuts = [0]
-    if parts > 1:
-        done = np.cumsum(sizes)
-        changes = np.flatnonzero(np.diff(np.asarray(keys_owner))) + 1
-        for k in range(1, parts):
-            if not len(changes):
-                break
-            at = int(np.searchsorted(done, total * k // parts))
-            at = int(changes[min(int(np.searchsorted(changes, at)), len(changes) - 1)])
-            if cuts[-1] < at < len(lo):
-                cuts.append(at)
-    cuts.append(len(lo))
-    return np.array(cuts, dtype=np.int64)
+    cuts: Any_ = _split(keys_owner, lo, hi, parts, max(min_rows, 1))
+    return cuts
+
+
+@njit(cache=True)
+def _split(keys_owner: Any_, lo: Any_, hi: Any_, parts: int, min_rows: int) -> Any_:
+    total = 0
+    for k in range(len(lo)):
+        total += hi[k] - lo[k]
+    parts = max(1, min(parts, total // min_rows))
+    cuts = np.empty(parts + 1, dtype=np.int64)
+    cuts[0] = 0
+    n = 1
+    done = 0
+    k = 0
+    for r in range(1, parts):
+        target = total * r // parts
+        while k < len(lo) and done + hi[k] - lo[k] < target:  # the key where r's share ends
+            done += hi[k] - lo[k]
+            k += 1
+        at = k
+        while 0 < at < len(lo) and keys_owner[at] == keys_owner[at - 1]:
+            at += 1  # on to the next query element
+        if cuts[n - 1] < at < len(lo):
+            cuts[n] = at
+            n += 1
+    cuts[n] = len(lo)
+    return cuts[: n + 1]
 
 
 @njit(cache=True, parallel=True)
