@@ -574,14 +574,25 @@ def test_batch_matches_single_calls() -> None:
     # measured when every finite distance is certain.
     groups, settled = np.array([0, 0, 1, 1, 1]), np.array([False, True])
     always = (groups, settled, np.full(5, np.inf), np.ones(5))
-    early, _, early_lower = refine.segment_polygon_many(
+    early, early_err, early_lower = refine.segment_polygon_many(
         q, qi, place, np.zeros(5, np.int64), part, part_rings, ring_start, xs, ys, always
     )
-    assert early[0] == dist[0]
-    assert early_lower[0] == lower[0]
+    assert early[0] - early_err[0] <= dist[0] + err[0]
+    assert early[0] + early_err[0] >= dist[0] - err[0]
+    assert early_lower[0] <= dist[0] + err[0]
     assert np.isinf(early[1:]).all()
     assert np.isinf(early_lower[1:]).all()
     assert settled.all()
+    # Each pair its own declaration, none settled: a pair certain on the first sweep's
+    # upper bound skips the refinement. Its interval is wider but still holds the distance.
+    alone = (np.arange(5), np.zeros(5, dtype=bool), np.full(5, np.inf), np.ones(5))
+    quick, quick_err, quick_lower = refine.segment_polygon_many(
+        q, qi, place, np.zeros(5, np.int64), part, part_rings, ring_start, xs, ys, alone
+    )
+    assert (quick - quick_err <= dist + err + 1e-9).all()
+    assert (quick + quick_err >= dist - err - 1e-9).all()
+    assert (quick_lower <= dist + err + 1e-9).all()
+    assert (quick_err > err + 1e-6).any()  # the shortcut was taken somewhere
 
 
 @pytest.mark.parametrize("strict", [True, False])

@@ -468,8 +468,16 @@ def _next(rings: Any_, r: int, k: int) -> int:
 
 
 @njit(cache=True)
-def _to_polygon(sa: Seg, lo: float, hi: float, poly: Any_) -> tuple[float, float]:
-    """(distance, error) from the part λ ∈ [lo, hi] of segment ``sa`` to polygon ``poly``."""
+def _to_polygon(
+    sa: Seg, lo: float, hi: float, poly: Any_, separation: float = -INF, factor: float = 1.0
+) -> tuple[float, float]:
+    """(distance, error) from the part λ ∈ [lo, hi] of segment ``sa`` to polygon ``poly``.
+
+    A verdict only needs to know that the distance is certainly below its ``separation``
+    (``(d + e) · factor + 0.1 < separation``, as :meth:`IndexedEngine.conflicting` decides).
+    When the quick upper bound of the first sweep already says so, the interval refinement
+    of the second is skipped and (upper / 2, upper / 2) returned: a wider interval, but one
+    that still holds the distance and makes the same decision."""
     u = _sub(sa[2], sa[0])
     lu = _norm(u)
     rings = poly[2]
@@ -491,6 +499,8 @@ def _to_polygon(sa: Seg, lo: float, hi: float, poly: Any_) -> tuple[float, float
     best_lo, best_hi = INF, INF
     box = (lo, hi, 0.0, 1.0)
     for sweep in range(2):  # 0: a quick upper bound; 1: refine every edge that could beat it
+        if sweep == 1 and best_hi * factor + 0.1 < separation:
+            return 0.5 * best_hi, 0.5 * best_hi
         for r in range(len(rings) - 1):
             for k in range(rings[r], rings[r + 1]):
                 p, np_ = _corner(poly, k)
@@ -619,13 +629,16 @@ def segment_polygon_many(
             current = part[k]
             poly = _part(xs, ys, rings, part_rings[current], part_rings[current + 1])
         sa = _segment(ax[i], ay[i], bx[i], by[i])
+        if fits:  # strictly first: a certain pair needs nothing more
+            d, e = _to_polygon(sa, lo, hi, poly, separation[k], factor[k])
+            dist[k], err[k] = d, e
+            if d < INF and (d + e) * factor[k] + 0.1 < separation[k]:
+                settled[group[k]] = True
+                lower[k] = d - e
+                continue
+            if lo == lo_w and hi == hi_w:
+                lower[k] = d - e
+                continue
         d, e = _to_polygon(sa, lo_w, hi_w, poly)
         lower[k] = d - e
-        if not fits:
-            continue
-        if lo != lo_w or hi != hi_w:
-            d, e = _to_polygon(sa, lo, hi, poly)
-        dist[k], err[k] = d, e
-        if d < INF and (d + e) * factor[k] + 0.1 < separation[k]:
-            settled[group[k]] = True
     return dist, err, lower
