@@ -123,7 +123,10 @@ class IdTable:
                     laid[b - n : b].tobytes().decode("utf-8", "surrogatepass")
                     for b, n in zip(ends.tolist(), lengths.tolist(), strict=True)
                 ]
-            out.extend(p if h else None for p, h in zip(pieces, held.tolist(), strict=True))
+            if held.all():
+                out.extend(pieces)
+            else:
+                out.extend(p if h else None for p, h in zip(pieces, held.tolist(), strict=True))
         return out
 
     def find(self, ident: str) -> int:

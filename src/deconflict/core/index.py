@@ -27,7 +27,7 @@ import ctypes
 import ctypes.util
 import functools
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numba
 import numpy as np
@@ -526,7 +526,9 @@ class IndexedEngine:
             if find_encounter(activity, other, rule_m) is not None:
                 found.append(slot)
         ids = self._activities.ids_of(np.array(found, dtype=np.int64))
-        return sorted(str(ident) for ident in ids)
+        if None in ids:
+            raise RuntimeError("a conflicting slot holds no declaration")
+        return sorted(cast(list[str], ids))
 
     def _measure_polygons(
         self,
