@@ -213,7 +213,7 @@ def w2(console: Console, options: Options, pg: Any) -> dict[str, Any]:
             engine = IndexedEngine()
             engine.upsert_many(scene)
             engine.all_pairs(rules)  # warm
-            repeats = 1 if n >= 100_000 and not options.quick else 3
+            repeats = 3
             runs = []
             pairs: set[tuple[str, str]] = set()
             for _ in range(repeats):
