@@ -11,11 +11,13 @@ timeless layer, oversized query) is taken.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
@@ -475,3 +477,40 @@ def test_pairs_within_centimetres_of_the_separation(gap_m: float) -> None:
     expected = scan_pairs(scan, rules)
     assert fast.all_pairs(rules) == expected
     assert fast.conflicting(a, rules) == (["b"] if expected else [])
+
+
+def test_checks_on_other_threads_while_the_index_is_written(rules: SeparationRules) -> None:
+    """The service runs dry-run checks on worker threads while the sequencer writes. Writes
+    far from the probes (forcing flushes and rebuilds) must never change or break their
+    answers."""
+    import threading
+
+    rng = np.random.default_rng(5)
+    near = [random_activity(rng, f"d{k}", 1, 0.1) for k in range(150)]
+    probes = [random_activity(rng, f"p{k}", 1, 0.1) for k in range(6)]
+    engine = IndexedEngine(cell_deg=0.02, delta_min=8, scan_runs=2, min_rows_per_run=1)
+    engine.upsert_many(near)
+    expected = [engine.conflicting(p, rules) for p in probes]
+    answers: list[list[list[str]]] = [[], [], []]
+    failures: list[BaseException] = []
+
+    def read(mine: list[list[str]]) -> None:
+        try:
+            for _ in range(15):
+                mine.extend([engine.conflicting(p, rules) for p in probes])
+        except BaseException as error:  # pragma: no cover - reported below
+            failures.append(error)
+
+    readers = [threading.Thread(target=read, args=(mine,)) for mine in answers]
+    for thread in readers:
+        thread.start()
+    for k in range(300):  # random shapes moved 5° east: no conflict with any probe
+        base = random_activity(rng, f"far{k % 40}", k + 1, 0.1)
+        moved = shapely.affinity.translate(base.geometry, xoff=5.0)
+        engine.upsert(dataclasses.replace(base, geometry=moved))
+        if k % 7 == 0:
+            engine.remove(f"far{(k + 3) % 40}")
+    for thread in readers:
+        thread.join()
+    assert not failures
+    assert answers == [expected * 15] * 3

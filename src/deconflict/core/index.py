@@ -26,27 +26,25 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, cast
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
 import shapely
-from shapely.geometry.base import BaseGeometry
 
-from deconflict.core import compiled, join, prefilter, refine
+from deconflict.core import compiled, join, polygon_pairs, prefilter
 from deconflict.core import scan as scan_kernel
 from deconflict.core.activity_store import ActivityStore
 from deconflict.core.conflicts import find_encounter
 from deconflict.core.declarations import Activity
-from deconflict.core.elements import CodeArray, Elements, IntArray, of_activities
+from deconflict.core.elements import Elements, IntArray, of_activities
 from deconflict.core.engine import Finding
 from deconflict.core.grid import EXPAND_SLACK, SpaceTimeGrid, grid_order, key_ranges
 from deconflict.core.kernels import TIME_SLACK_S, Array, Mask
 from deconflict.core.narrow import (
     judge_probe_pairs,
-    polygon_distance,
-    polygon_parts,
     settle_band,
 )
 from deconflict.core.parties import SeparationRules
@@ -55,6 +53,22 @@ SPARE = 16
 """After a rebuild the element columns keep 1/SPARE of room for new rows before growing."""
 MAX_STAMP = 2**31 - 2**20
 """Scan stamps are int32 (half the memory of int64 at 2.75 M rows); past this they restart."""
+
+
+Result = TypeVar("Result")
+
+
+def _serialised(method: Callable[..., Result]) -> Callable[..., Result]:
+    """Run ``method`` holding the engine's lock. A check changes the engine too (it files
+    pending upserts, may rebuild the grid, and stamps the scan marks), and the service runs
+    dry-run checks on worker threads while the sequencer writes: one caller at a time."""
+
+    @functools.wraps(method)
+    def serialised(self: IndexedEngine, *args: Any, **kwargs: Any) -> Result:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return serialised
 
 
 class IndexedEngine:
@@ -87,10 +101,12 @@ class IndexedEngine:
         self.last_uncertain = 0
         self._rule_owner: SeparationRules | None = None
         self._rule_tables: dict[tuple[Any, ...], Array] = {}
+        self._lock = threading.RLock()
         self.clear()
 
     # --- maintenance ----------------------------------------------------------------------
 
+    @_serialised
     def clear(self) -> None:
         self._activities = ActivityStore()
         self._slots = 0
@@ -127,6 +143,7 @@ class IndexedEngine:
         slot = self._activities.slot_of(declaration_id)
         return None if slot < 0 else slot
 
+    @_serialised
     def upsert(self, activity: Activity) -> None:
         """Record the new version; its elements are cut lazily, in batches (see _flush)."""
         ident = activity.declaration_id
@@ -144,11 +161,13 @@ class IndexedEngine:
             self._count[slot] = 0
         self._pending[ident] = (slot, activity)
 
+    @_serialised
     def upsert_many(self, activities: Iterable[Activity]) -> None:
         for activity in activities:
             self.upsert(activity)
         self._flush()
 
+    @_serialised
     def load(self, batches: Iterable[Iterable[Activity]]) -> None:
         """Bulk upsert in batches, sorting the grid once at the end.
 
@@ -161,6 +180,7 @@ class IndexedEngine:
             self._flush(register=False)
         self.rebuild()
 
+    @_serialised
     def remove(self, declaration_id: str) -> None:
         slot = self._slot_of(declaration_id)
         if slot is None:
@@ -245,6 +265,7 @@ class IndexedEngine:
         self._size = need
         return at
 
+    @_serialised
     def rebuild(self) -> None:
         """Drop dead rows and rebuild the sorted grid from every live element."""
         self._flush(register=False)
@@ -307,6 +328,7 @@ class IndexedEngine:
         )
         return elems
 
+    @_serialised
     def scan(
         self,
         q: Elements,
@@ -401,6 +423,7 @@ class IndexedEngine:
             rs.append(np.tile(live, len(huge)))
         return np.concatenate(qs), np.concatenate(rs)
 
+    @_serialised
     def check(self, activity: Activity, rules: SeparationRules) -> list[Finding]:
         """Same findings as :meth:`ScanEngine.check`, from find_encounter on the survivors."""
         slots = self._candidate_slots(activity, rules)
@@ -425,27 +448,6 @@ class IndexedEngine:
         _, rows, _, _ = self.scan(q, rules)
         return [int(s) for s in np.unique(self._store.decl[rows])]
 
-    def _rules_between(
-        self, rules: SeparationRules, party_a: Any, category_a: Any, slots_b: CodeArray
-    ) -> Array:
-        """The rule for each pair (a's party and category codes, b's slot), asking
-        :class:`SeparationRules` once per distinct combination rather than once per pair."""
-        columns = self._activities.columns()
-        parties, categories = self._activities.party_names, self._activities.category_names
-        n_p, n_c = len(parties), len(categories)
-        party_b = columns.party[slots_b].astype(np.int64)
-        combo = (np.asarray(party_a, dtype=np.int64) * n_p + party_b) * n_c + category_a
-        combo = combo * n_c + columns.category[slots_b]
-        unique, inverse = np.unique(combo, return_inverse=True)
-        values = np.empty(len(unique))
-        for k, code in enumerate(unique.tolist()):
-            rest, cb = divmod(code, n_c)
-            rest, ca = divmod(rest, n_c)
-            pa, pb = divmod(rest, n_p)
-            values[k] = rules.between(parties[pa], parties[pb], categories[ca], categories[cb])
-        chosen: Array = values[inverse]
-        return chosen
-
     def _rule_table(self, rules: SeparationRules, party: int, category: int) -> Array:
         """The rule between (``party``, ``category``) and every (party, category) code, as a
         table, kept until the rules change (a check would otherwise ask
@@ -463,6 +465,7 @@ class IndexedEngine:
             self._rule_tables[key] = table
         return table
 
+    @_serialised
     def conflicting(self, activity: Activity, rules: SeparationRules) -> list[str]:
         """The ids of the declarations ``activity`` conflicts with, without the encounters.
 
@@ -499,7 +502,7 @@ class IndexedEngine:
         geodesic = exact.copy()  # pairs refine can measure: segments and points only
         if len(boxed):
             verdict = (slots, certain, separation, factor)
-            self._measure_polygons(q, qi, rows, boxed, dist, err, lower, verdict)
+            polygon_pairs.measure_polygons(self, q, qi, rows, boxed, (dist, err, lower), verdict)
             exact[boxed] = True
             certain[boxed] = np.isfinite(dist[boxed]) & (
                 (dist[boxed] + err[boxed]) * factor[boxed] + 0.1 < separation[boxed]
@@ -530,75 +533,7 @@ class IndexedEngine:
             raise RuntimeError("a conflicting slot holds no declaration")
         return sorted(cast(list[str], ids))
 
-    def _measure_polygons(
-        self,
-        q: Elements,
-        qi: IntArray,
-        rows: IntArray,
-        boxed: IntArray,
-        dist: Array,
-        err: Array,
-        lower: Array,
-        verdict: tuple[Any, Mask, Array, Array],
-    ) -> None:
-        """Route segments against the real polygon parts, not their boxes, in place.
-
-        A box is a loose stand-in for a polygon (a route passing a diagonal field comes near
-        its box long before the field). Parts whose edges are all short enough to be single
-        geodesic pieces to find_encounter are measured by the compiled geocentric kernel
-        (:func:`deconflict.core.refine.segment_polygon_many`, millimetre errors); the rare
-        part with longer edges by shapely in a tangent plane (:func:`polygon_distance`).
-
-        ``verdict`` (each pair's declaration slot, whether it is already certain, its
-        separation and certainty factor) lets a check measure only until each declaration
-        has one certain pair: a part's pairs are measured nearest first and each part is
-        converted once. Pairs left unmeasured stay infinite.
-        """
-        assert self._store is not None
-        store = self._store
-        slots, certain, separation, factor = verdict
-        groups, group = np.unique(slots[boxed], return_inverse=True)
-        settled = np.isin(groups, slots[certain])
-        todo = np.flatnonzero(~settled[group])
-        boxed, group = boxed[todo], group[todo]
-        nearest = lower[boxed]
-        dist[boxed], lower[boxed] = np.inf, np.inf
-        parts_rows, part_of = np.unique(rows[boxed], return_inverse=True)
-        part_slots = store.decl[parts_rows].astype(np.int64)
-        view = self._activities.rings()
-        part_rings, ring_starts, short = polygon_parts(
-            view.coord_start, view.part_start, view.struct, view.xs, view.ys, part_slots,
-            parts_rows - self._first[part_slots],
-        )  # fmt: skip
-        fine = np.flatnonzero(short[part_of])
-        if len(fine):
-            fine = fine[np.lexsort((nearest[fine], part_of[fine]))]
-            picked = boxed[fine]
-            settle = (group[fine], settled, separation[picked], factor[picked])
-            qc, sc = compiled.columns(q), compiled.columns(store)
-            dist[picked], err[picked], lower[picked] = refine.segment_polygon_many(
-                qc, qi[picked], sc, rows[picked], 2 * part_of[fine], part_rings, ring_starts,
-                view.xs, view.ys, settle,
-            )  # fmt: skip
-        coarse = boxed[~short[part_of]]
-        if len(coarse):
-            cache: dict[int, Any] = {}
-            shapes = [self._part(int(r), cache) for r in rows[coarse].tolist()]
-            a, b = q.take(qi[coarse]), store.take(rows[coarse])
-            d, wide, e = polygon_distance(a, b, shapes)
-            lower[coarse] = wide - e
-            dist[coarse], err[coarse] = d, e
-
-    def _part(self, row: int, cache: dict[int, Any]) -> BaseGeometry:
-        """The polygon part (or point) a place element stands for."""
-        assert self._store is not None
-        slot = int(self._store.decl[row])
-        parts = cache.get(slot)
-        if parts is None:
-            parts = cache[slot] = shapely.get_parts(self._activities.geometry(slot))
-        part: BaseGeometry = parts[row - int(self._first[slot])]
-        return part
-
+    @_serialised
     def all_pairs(
         self,
         rules: SeparationRules,

@@ -388,7 +388,7 @@ def self_join(
     )
     sa, sb = store.decl[arow].astype(np.int64), store.decl[brow].astype(np.int64)
     columns = engine._activities.columns()
-    pair_rules = engine._rules_between(rules, columns.party[sa], columns.category[sa], sb)
+    pair_rules = _rules_between(engine, rules, columns.party[sa], columns.category[sa], sb)
     separation = pair_rules + store.buf[arow] + store.buf[brow]
     maybe = dist - err < separation
     west, south, east, north = engine._slot_boxes()
@@ -412,6 +412,29 @@ def self_join(
         if find_encounter(x, y, rule) is not None:
             pairs.add(_ordered(x.declaration_id, y.declaration_id))
     return pairs
+
+
+def _rules_between(
+    engine: IndexedEngine, rules: SeparationRules, party_a: Any, category_a: Any, slots_b: Any
+) -> Array:
+    """The rule for each pair (a's party and category codes, b's slot), asking
+    :class:`SeparationRules` once per distinct combination rather than once per pair."""
+    store = engine._activities
+    columns = store.columns()
+    parties, categories = store.party_names, store.category_names
+    n_p, n_c = len(parties), len(categories)
+    party_b = columns.party[slots_b].astype(np.int64)
+    combo = (np.asarray(party_a, dtype=np.int64) * n_p + party_b) * n_c + category_a
+    combo = combo * n_c + columns.category[slots_b]
+    unique, inverse = np.unique(combo, return_inverse=True)
+    values = np.empty(len(unique))
+    for k, code in enumerate(unique.tolist()):
+        rest, cb = divmod(code, n_c)
+        rest, ca = divmod(rest, n_c)
+        pa, pb = divmod(rest, n_p)
+        values[k] = rules.between(parties[pa], parties[pb], categories[ca], categories[cb])
+    chosen: Array = values[inverse]
+    return chosen
 
 
 def _join_groups(
