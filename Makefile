@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 ARTIFACTS := artifacts
 # Debian packages the tests need; installed only when missing (root on these machines).
-APT_PACKAGES := chromium
+# libgomp1: numba's OpenMP layer, the thread-safe one the engine's parallel walk runs on.
+APT_PACKAGES := chromium libgomp1
 
 .PHONY: demo test lint bench crashtest install system-packages clean typecheck web
 

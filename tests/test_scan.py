@@ -66,3 +66,17 @@ def test_any_number_of_runs_finds_the_pairs_one_run_finds(seed: int, runs: int) 
         for a, b in zip(*found, strict=True):
             assert np.array_equal(a, b)
         assert one.conflicting(probe, rules) == many.conflicting(probe, rules)
+
+
+def test_the_walk_runs_on_a_thread_safe_layer() -> None:
+    """numba's fallback layer (workqueue) aborts the process when two threads start parallel
+    work at once; the Makefile installs libgomp so that OpenMP is used instead."""
+    import numba
+
+    engine = IndexedEngine(scan_runs=2, min_rows_per_run=1)
+    rng = np.random.default_rng(3)
+    rules = rules_for(rng)
+    activities = [random_activity(rng, f"d{k}", 1, 0.1) for k in range(40)]
+    engine.upsert_many(activities)
+    engine.conflicting(activities[0], rules)
+    assert numba.threading_layer() in ("omp", "tbb")
