@@ -12,6 +12,7 @@ timeless layer, oversized query) is taken.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -411,6 +412,30 @@ def test_compiled_kernels_match_the_numpy_definition(seed: int, strict: bool) ->
     assert np.array_equal(np.isfinite(dist), ok)
     assert np.allclose(dist[ok], ref_dist[ok], rtol=1e-9, atol=1e-6)
     assert np.allclose(err[ok], ref_err[ok], rtol=1e-9, atol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), limit=st.sampled_from([50.0, 500.0, 5000.0]))
+def test_both_bounds_from_one_setup_equal_the_two_separate_bounds(seed: int, limit: float) -> None:
+    """``_pair_both`` shares one set-up and skips the strict measure where the slack cannot
+    change it; its four answers must be exactly those of two ``_pair`` calls."""
+    from deconflict.core import compiled
+    from deconflict.core.elements import of_activities
+
+    rng = np.random.default_rng(seed)
+    acts = [random_activity(rng, f"d{k}", 1, 0.05) for k in range(30)]
+    elems, _ = of_activities(
+        acts, np.zeros(len(acts), dtype=np.int64), np.arange(len(acts), dtype=np.int64)
+    )
+    cols = compiled.columns(elems)
+    for i in range(len(elems)):
+        for j in range(len(elems)):
+            d, e, sd, se = compiled._pair_both(cols, i, cols, j, limit)
+            assert (d, e) == compiled._pair(cols, i, cols, j, limit)
+            if d - e < limit:
+                assert (sd, se) == compiled._pair(cols, i, cols, j, math.inf, 0.0)
+            else:
+                assert (sd, se) == (math.inf, 0.0)
 
 
 # --- the paths a large scene takes: batched self-join, bulk load, the band near S -----------

@@ -301,6 +301,38 @@ def _slack_free(a: Any_, i: int, b: Any_, j: int) -> bool:
     return True
 
 
+CERTAIN_MARGIN_M = 0.1
+"""Added to a pair's stretched upper bound before it is compared with S (rounding)."""
+
+
+@njit(cache=True, inline="always")
+def certainly_within(distance: float, error: float, factor: float, separation: float) -> bool:
+    """Whether a pair measured at ``distance`` ± ``error`` is a conflict to find_encounter
+    for certain: its upper bound, stretched by ``factor`` (find_encounter's own projection
+    error, :func:`deconflict.core.narrow.certain_factor`) plus :data:`CERTAIN_MARGIN_M`, is
+    below ``separation``. Every place that calls a pair certain asks this."""
+    return distance < math.inf and (distance + error) * factor + CERTAIN_MARGIN_M < separation
+
+
+@njit(cache=True, inline="always")
+def _slack_bound(
+    a: Any_, i: int, b: Any_, j: int, limit: float, s: float
+) -> tuple[float, float, tuple[float, ...]]:
+    """(distance, error, plane) with time slack ``s``, the distance inf when the pair is
+    infeasible or its boxes alone are at least ``limit`` apart after the error."""
+    none = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    if _time_apart(a, i, b, j, s) or a[8][i] > b[9][j] or b[8][j] > a[9][i]:
+        return math.inf, 0.0, none
+    plane = _plane(a, i, b, j)
+    rough, rel, fixed = plane[6], plane[7], plane[8]
+    if rough - (rough * rel + fixed) >= limit:
+        return math.inf, 0.0, none
+    d = _measure(a, i, b, j, plane, s)
+    if d == math.inf:
+        return math.inf, 0.0, none
+    return d, d * rel + fixed, plane
+
+
 @njit(cache=True)
 def _pair(
     a: Any_,
@@ -313,18 +345,8 @@ def _pair(
     """(distance, error) of element i of ``a`` against element j of ``b``; inf if infeasible or
     if their boxes alone are at least ``limit`` apart after the error. ``s`` is the time
     slack: TIME_SLACK_S when dropping pairs, 0 when calling them certain."""
-    if _time_apart(a, i, b, j, s):
-        return math.inf, 0.0
-    if a[8][i] > b[9][j] or b[8][j] > a[9][i]:
-        return math.inf, 0.0
-    plane = _plane(a, i, b, j)
-    rough, rel, fixed = plane[6], plane[7], plane[8]
-    if rough - (rough * rel + fixed) >= limit:
-        return math.inf, 0.0
-    d = _measure(a, i, b, j, plane, s)
-    if d == math.inf:
-        return math.inf, 0.0
-    return d, d * rel + fixed
+    d, e, _ = _slack_bound(a, i, b, j, limit, s)
+    return d, e
 
 
 @njit(cache=True)
@@ -332,19 +354,8 @@ def _pair_both(a: Any_, i: int, b: Any_, j: int, limit: float) -> tuple[float, f
     """:func:`_pair` with the time slack and ``limit``, then, if its lower bound is below
     ``limit``, strictly (no slack, no limit), from one setup: the two differ only where a
     segment's time is cut, and are equal where it is not. (inf, 0, inf, 0) when dropped."""
-    if _time_apart(a, i, b, j, TIME_SLACK_S):
-        return math.inf, 0.0, math.inf, 0.0
-    if a[8][i] > b[9][j] or b[8][j] > a[9][i]:
-        return math.inf, 0.0, math.inf, 0.0
-    plane = _plane(a, i, b, j)
-    rough, rel, fixed = plane[6], plane[7], plane[8]
-    if rough - (rough * rel + fixed) >= limit:
-        return math.inf, 0.0, math.inf, 0.0
-    d = _measure(a, i, b, j, plane, TIME_SLACK_S)
-    if d == math.inf:
-        return math.inf, 0.0, math.inf, 0.0
-    e = d * rel + fixed
-    if d - e >= limit:
+    d, e, plane = _slack_bound(a, i, b, j, limit, TIME_SLACK_S)
+    if not d - e < limit:  # (also when d is inf)
         return d, e, math.inf, 0.0
     if _time_apart(a, i, b, j, 0.0):
         return d, e, math.inf, 0.0
@@ -353,7 +364,7 @@ def _pair_both(a: Any_, i: int, b: Any_, j: int, limit: float) -> tuple[float, f
     sd = _measure(a, i, b, j, plane, 0.0)
     if sd == math.inf:
         return d, e, math.inf, 0.0
-    return d, e, sd, sd * rel + fixed
+    return d, e, sd, sd * plane[7] + plane[8]
 
 
 @njit(cache=True)

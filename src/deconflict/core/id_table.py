@@ -113,7 +113,7 @@ class IdTable:
             held = starts >= 0
             lengths = np.where(held, self._length[block], 0).astype(np.int64)
             ends = np.cumsum(lengths + 1) - 1  # where each id's NUL goes
-            laid = np.zeros(int(ends[-1]) + 1 if len(ends) else 0, dtype=np.uint8)
+            laid = np.zeros(int(ends[-1]) + 1, dtype=np.uint8)  # (a block is never empty)
             shift = np.repeat(starts - (ends - lengths), lengths)
             into = np.arange(int(lengths.sum())) + np.repeat(np.arange(len(block)), lengths)
             laid[into] = pool[into + shift]

@@ -43,10 +43,7 @@ from deconflict.core.elements import Elements, IntArray, of_activities
 from deconflict.core.engine import Finding
 from deconflict.core.grid import EXPAND_SLACK, SpaceTimeGrid, grid_order, key_ranges
 from deconflict.core.kernels import TIME_SLACK_S, Array, Mask
-from deconflict.core.narrow import (
-    judge_probe_pairs,
-    settle_band,
-)
+from deconflict.core.narrow import certain_pairs, judge_probe_pairs, settle_band
 from deconflict.core.parties import SeparationRules
 
 SPARE = 16
@@ -127,6 +124,11 @@ class IndexedEngine:
         self._marks = np.zeros((0, 0), dtype=np.int32)
         self._stamp = 0
         self._bmin, self._bmax = 1 << 62, 0
+
+    @property
+    def threads(self) -> int:
+        """How many threads a check's walk and the self-join share their work out to."""
+        return self.scan_runs or numba.get_num_threads()
 
     def __len__(self) -> int:
         return len(self._activities) + sum(
@@ -356,7 +358,7 @@ class IndexedEngine:
         margin = (largest + q.buf + q.slack + 2.0) * EXPAND_SLACK
         keys, owner, huge = self._query_keys(q, margin)
         lo, hi = self._ranges(keys)
-        threads = self.scan_runs or numba.get_num_threads()
+        threads = self.threads
         stale = self._marks.shape != (threads, len(self._store))
         if stale or self._stamp + len(q) > MAX_STAMP:
             self._marks = np.full((threads, len(self._store)), -1, dtype=np.int32)
@@ -504,8 +506,8 @@ class IndexedEngine:
             verdict = (slots, certain, separation, factor)
             polygon_pairs.measure_polygons(self, q, qi, rows, boxed, (dist, err, lower), verdict)
             exact[boxed] = True
-            certain[boxed] = np.isfinite(dist[boxed]) & (
-                (dist[boxed] + err[boxed]) * factor[boxed] + 0.1 < separation[boxed]
+            certain[boxed] = certain_pairs(
+                dist[boxed], err[boxed], factor[boxed], separation[boxed]
             )
         maybe = lower < separation
         settle_band(

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
-import numba
 import numpy as np
 import shapely
 from numba import njit
@@ -45,8 +44,10 @@ if TYPE_CHECKING:
 
 CERTAIN_FACTOR = 1.002
 """A pair is certain when its upper bound, stretched by this (find_encounter's own projection
-error for declarations up to 1,000 km across, with room to spare) plus a metre, is below S.
-:func:`certain_factor` gives the tighter factor for the pair's actual extent."""
+error for declarations up to 1,000 km across, with room to spare) plus
+:data:`deconflict.core.compiled.CERTAIN_MARGIN_M`, is below S (see
+:func:`deconflict.core.compiled.certainly_within`). :func:`certain_factor` gives the
+tighter factor for the pair's actual extent."""
 
 
 @njit(cache=True)
@@ -69,6 +70,15 @@ def certain_factor(west: Array, south: Array, east: Array, north: Array) -> Arra
     for k in range(len(west)):
         factor[k] = _certain_factor(west[k], south[k], east[k], north[k])
     return factor
+
+
+@njit(cache=True)
+def certain_pairs(dist: Array, err: Array, factor: Array, separation: Array) -> Mask:
+    """:func:`deconflict.core.compiled.certainly_within` for each pair."""
+    certain = np.empty(len(dist), dtype=np.bool_)
+    for k in range(len(dist)):
+        certain[k] = compiled.certainly_within(dist[k], err[k], factor[k], separation[k])
+    return certain
 
 
 @njit(cache=True)
@@ -117,8 +127,9 @@ def judge_probe_pairs(
         )
         lower[k] = low_d[k] - low_e[k]
         exact[k] = q_exact[i] and s_exact[j]
-        finite = dist[k] < math.inf
-        certain[k] = finite and exact[k] and (dist[k] + err[k]) * factor[k] + 0.1 < separation[k]
+        certain[k] = exact[k] and compiled.certainly_within(
+            dist[k], err[k], factor[k], separation[k]
+        )
         if q_seg[i] and not s_exact[j]:
             boxed[n_boxed] = k
             n_boxed += 1
@@ -149,7 +160,7 @@ def settle_band(
         return
     sep, fac = separation[band], factor[band]
     dist, err = refine.evaluate(a, ai[band], b, bi[band], True)
-    certain[band] = np.isfinite(dist) & ((dist + err) * fac + 0.1 < sep)
+    certain[band] = certain_pairs(dist, err, fac, sep)
     dist, err = refine.evaluate(a, ai[band], b, bi[band], False)
     maybe[band] = dist - err < sep
 
@@ -374,10 +385,9 @@ def self_join(
         live, (rules.largest_m + live.buf + live.slack + 2.0) * EXPAND_SLACK, TIME_SLACK_S
     )
     cols = compiled.columns(store)
-    threads = engine.scan_runs or numba.get_num_threads()
     found = _join_groups(
         (keys, rows, hot, near, corners, cols, live.exact, rules.largest_m, grid.nx, grid.ny),
-        threads,
+        engine.threads,
     )
     del keys, rows, near
     found.extend(_timeless_pairs(engine, rules, timeless, chunk))
@@ -399,7 +409,7 @@ def self_join(
         np.maximum(north[sa], north[sb]),
     )
     exact = store.exact[arow] & store.exact[brow]
-    certain = maybe & exact & np.isfinite(dist_s) & ((dist_s + err_s) * factor + 0.1 < separation)
+    certain = maybe & exact & certain_pairs(dist_s, err_s, factor, separation)
     settle_band(cols, arow, cols, brow, separation, factor, exact, maybe, certain)
     slots = engine._slots
     sure, unsure = join.decide(sa * slots + sb, certain, maybe)

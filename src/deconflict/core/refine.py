@@ -474,7 +474,7 @@ def _to_polygon(
     """(distance, error) from the part λ ∈ [lo, hi] of segment ``sa`` to polygon ``poly``.
 
     A verdict only needs to know that the distance is certainly below its ``separation``
-    (``(d + e) · factor + 0.1 < separation``, as :meth:`IndexedEngine.conflicting` decides).
+    (:func:`deconflict.core.compiled.certainly_within`).
     When the quick upper bound of the first sweep already says so, the interval refinement
     of the second is skipped and (upper / 2, upper / 2) returned: a wider interval, but one
     that still holds the distance and makes the same decision."""
@@ -499,7 +499,7 @@ def _to_polygon(
     best_lo, best_hi = INF, INF
     box = (lo, hi, 0.0, 1.0)
     for sweep in range(2):  # 0: a quick upper bound; 1: refine every edge that could beat it
-        if sweep == 1 and best_hi * factor + 0.1 < separation:
+        if sweep == 1 and compiled.certainly_within(best_hi, 0.0, factor, separation):
             return 0.5 * best_hi, 0.5 * best_hi
         for r in range(len(rings) - 1):
             for k in range(rings[r], rings[r + 1]):
@@ -596,8 +596,8 @@ def segment_polygon_many(
     pairs on the same part share its conversion, so sort by part.
 
     ``settle`` = (group, settled, separation, factor) lets a verdict stop early: once a
-    pair of group ``group[k]`` (its declaration) is certain, ``(d + e) · factor[k] + 0.1 <
-    separation[k]`` as :meth:`IndexedEngine.conflicting` decides, ``settled[group]`` is set
+    pair of group ``group[k]`` (its declaration) is certain
+    (:func:`deconflict.core.compiled.certainly_within`), ``settled[group]`` is set
     and the group's later pairs are left unmeasured (infinite), since one certain pair
     makes the declaration a conflict. Groups already settled on entry are skipped too."""
     dist = np.full(len(qi), INF)
@@ -632,7 +632,7 @@ def segment_polygon_many(
         if fits:  # strictly first: a certain pair needs nothing more
             d, e = _to_polygon(sa, lo, hi, poly, separation[k], factor[k])
             dist[k], err[k] = d, e
-            if d < INF and (d + e) * factor[k] + 0.1 < separation[k]:
+            if compiled.certainly_within(d, e, factor[k], separation[k]):
                 settled[group[k]] = True
                 lower[k] = d - e
                 continue
