@@ -265,7 +265,7 @@ def pair_bounds(
 SHORT_EDGE_DEG = 0.05
 """find_encounter cuts polygon edges at this length and treats each piece as a geodesic; a
 part whose edges are all shorter is, to it, a polygon of geodesic edges, which is what
-:func:`deconflict.core.refine.segment_polygon_many` measures."""
+:func:`deconflict.core.refine_polygons.segment_polygon_many` measures."""
 
 _walk_rings = njit(cache=True)(ring_offsets)
 
@@ -274,7 +274,7 @@ _walk_rings = njit(cache=True)(ring_offsets)
 def polygon_parts(
     coord_start: Any, part_start: Any, struct: Any, xs: Any, ys: Any, slots: Any, parts: Any
 ) -> tuple[Any, Any, Any]:
-    """Ring tables for :func:`deconflict.core.refine.segment_polygon_many`: pair k's part is
+    """Ring tables for :func:`deconflict.core.refine_polygons.segment_polygon_many`: pair k's part is
     ``part_rings[2k]`` to ``part_rings[2k + 1]`` (ring r: vertices ``rings[r]`` to
     ``rings[r + 1]`` of the store's flat arrays), and whether all its edges are short."""
     part_rings = np.empty(2 * len(slots), dtype=np.int64)

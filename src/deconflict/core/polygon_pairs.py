@@ -4,7 +4,7 @@ The scan measures a route segment against a polygon part's *box*, a loose stand-
 passing a diagonal field comes near its box long before the field); these pairs are then
 measured against the real rings. Parts whose edges are all short enough to be single
 geodesic pieces to find_encounter go to the compiled geocentric kernel
-(:func:`deconflict.core.refine.segment_polygon_many`, millimetre errors); the rare part with
+(:func:`deconflict.core.refine_polygons.segment_polygon_many`, millimetre errors); the rare part with
 longer edges to shapely in a tangent plane (:func:`deconflict.core.narrow.polygon_distance`).
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.core import compiled, refine
+from deconflict.core import compiled, refine_polygons
 from deconflict.core.elements import Elements, IntArray
 from deconflict.core.kernels import Array, Mask
 from deconflict.core.narrow import polygon_distance, polygon_parts
@@ -65,7 +65,7 @@ def measure_polygons(
         picked = boxed[fine]
         settle = (group[fine], settled, separation[picked], factor[picked])
         qc, sc = compiled.columns(q), compiled.columns(store)
-        dist[picked], err[picked], lower[picked] = refine.segment_polygon_many(
+        dist[picked], err[picked], lower[picked] = refine_polygons.segment_polygon_many(
             qc, qi[picked], sc, rows[picked], 2 * part_of[fine], part_rings, ring_starts,
             view.xs, view.ys, settle,
         )  # fmt: skip
