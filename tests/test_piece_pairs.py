@@ -53,7 +53,7 @@ def feasible_grid(pair: PiecePair) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @settings(max_examples=300, deadline=None)
 @given(pair=pairs())
 def test_closest_is_feasible_and_no_grid_point_beats_it(pair: PiecePair) -> None:
-    lams, mus, squared = feasible_grid(pair)
+    _, _, squared = feasible_grid(pair)
     found = pair.closest()
     if found is None:
         assert len(squared) == 0

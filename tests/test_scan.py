@@ -80,3 +80,31 @@ def test_the_walk_runs_on_a_thread_safe_layer() -> None:
     engine.upsert_many(activities)
     engine.conflicting(activities[0], rules)
     assert numba.threading_layer() in ("omp", "tbb")
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), runs=st.integers(1, 3))
+def test_settling_skips_rows_of_certain_declarations_only(seed: int, runs: int) -> None:
+    """A verdict's walk stops measuring a declaration once one pair makes it certain: the
+    declarations it reports are exactly those of the full walk, each pair it keeps is one
+    of the full walk's with the same bounds, and (in a scene this dense) it keeps fewer."""
+    rng = np.random.default_rng(seed)
+    rules = rules_for(rng)
+    engine = IndexedEngine(cell_deg=0.02, scan_runs=runs, min_rows_per_run=1)
+    activities = [random_activity(rng, f"d{k}", 1 + k % 3, 0.05) for k in range(200)]
+    engine.upsert_many(activities)
+    engine._flush()
+    assert engine._store is not None
+    skipped = 0
+    for probe in activities[:25]:
+        q = engine._query_elements(probe)
+        every = engine._scan(q, rules)
+        few = engine._scan(q, rules, probe=probe)
+        decl = engine._store.decl
+        assert set(decl[every[1]].tolist()) == set(decl[few[1]].tolist())
+        full = {(int(i), int(r)): tuple(c[k] for c in every[2:]) for k, (i, r) in
+                enumerate(zip(every[0], every[1], strict=True))}  # fmt: skip
+        for k, (i, r) in enumerate(zip(few[0], few[1], strict=True)):
+            assert full[(int(i), int(r))] == tuple(c[k] for c in few[2:])
+        skipped += len(every[0]) - len(few[0])
+    assert skipped > 0

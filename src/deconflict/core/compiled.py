@@ -152,9 +152,11 @@ def _banded(
         mu = (uu * vw - uv * uw) / det
         gap = delta + lam * da - mu * db
         if 0 <= lam <= 1 and 0 <= mu <= 1 and abs(gap) <= band:
+            # A convex function's unconstrained minimum, when feasible, is the least over
+            # the feasible polygon too: its edges cannot do better.
             dx = wx + lam * ux - mu * vx
             dy = wy + lam * uy - mu * vy
-            best = dx * dx + dy * dy
+            return math.sqrt(dx * dx + dy * dy)
     w = (wx, wy, ux, uy, vx, vy, delta, da, db, band)
     for l0, m0, edge in ((0.0, 0.0, 0), (1.0, 0.0, 0), (0.0, 0.0, 1), (0.0, 1.0, 1)):
         if edge == 0:  # λ fixed, t = μ
@@ -303,6 +305,16 @@ def _slack_free(a: Any_, i: int, b: Any_, j: int) -> bool:
 
 CERTAIN_MARGIN_M = 0.1
 """Added to a pair's stretched upper bound before it is compared with S (rounding)."""
+
+
+@njit(cache=True)
+def certain_factor_of(west: float, south: float, east: float, north: float) -> float:
+    """find_encounter's own projection stretch for a pair whose combined lon/lat box is
+    this (see :func:`deconflict.core.narrow.certain_factor`), the ``factor`` of
+    :func:`certainly_within`."""
+    per_east, per_north = _per_degree((south + north) / 2.0)
+    r = 0.5 * math.hypot((east - west) * per_east, (north - south) * per_north) * 1.01 + 1000.0
+    return 1.0 + 3.0 * (r / 6_356_000.0) ** 2 / 6.0
 
 
 @njit(cache=True, inline="always")

@@ -43,7 +43,7 @@ from deconflict.core.elements import Elements, IntArray, of_activities
 from deconflict.core.engine import Finding
 from deconflict.core.grid import EXPAND_SLACK, SpaceTimeGrid, grid_order, key_ranges
 from deconflict.core.kernels import TIME_SLACK_S, Array, Mask
-from deconflict.core.narrow import certain_pairs, judge_probe_pairs, settle_band
+from deconflict.core.narrow import RuleTables, certain_pairs, judge_probe_pairs, settle_band
 from deconflict.core.parties import SeparationRules
 
 SPARE = 16
@@ -96,8 +96,7 @@ class IndexedEngine:
         self._grid = SpaceTimeGrid(cell_deg, bucket_s, long_buckets)
         self.rebuilds = 0
         self.last_uncertain = 0
-        self._rule_owner: SeparationRules | None = None
-        self._rule_tables: dict[tuple[Any, ...], Array] = {}
+        self._rule_tables = RuleTables()
         self._lock = threading.RLock()
         self.clear()
 
@@ -122,6 +121,7 @@ class IndexedEngine:
         self._delta_rows = 0
         self._pending: dict[str, tuple[int, Activity]] = {}
         self._marks = np.zeros((0, 0), dtype=np.int32)
+        self._settled = np.zeros(0, dtype=np.int32)
         self._stamp = 0
         self._bmin, self._bmax = 1 << 62, 0
 
@@ -346,12 +346,16 @@ class IndexedEngine:
         q: Elements,
         rules: SeparationRules,
         upper_only: bool = False,
+        probe: Activity | None = None,
     ) -> tuple[IntArray, IntArray, Array, Array, Array, Array]:
         """:meth:`scan` with each pair's strict (distance, error) too.
 
         The grid gives row ranges per query key; :func:`deconflict.core.scan.scan` walks
         them. Rows still in the delta, and rows met by an oversized query element, are
-        handed to the same loop as explicit one-row ranges.
+        handed to the same loop as explicit one-row ranges. With ``probe`` (the activity
+        ``q`` was cut from), a declaration's remaining rows are skipped once one pair makes
+        it a certain conflict: for callers that need each declaration's verdict, not its
+        every pair.
         """
         assert self._store is not None
         largest = rules.largest_m
@@ -362,9 +366,11 @@ class IndexedEngine:
         stale = self._marks.shape != (threads, len(self._store))
         if stale or self._stamp + len(q) > MAX_STAMP:
             self._marks = np.full((threads, len(self._store)), -1, dtype=np.int32)
+            self._settled = np.zeros(0, dtype=np.int32)
             self._stamp = 0
         stamp = self._stamp
         self._stamp += len(q) + 1
+        settle = scan_kernel.no_settling() if probe is None else self._settling(q, probe, rules)
         qc, sc = compiled.columns(q), compiled.columns(self._store)
         q_hot = prefilter.records(q, margin, TIME_SLACK_S)
         q_line = scan_kernel.corridors(q, margin)
@@ -382,7 +388,9 @@ class IndexedEngine:
             start = np.arange(len(extra_q))
             cuts = scan_kernel.split(extra_q, start, start + 1, threads, self.min_rows_per_run)
             walks.append((extra_q, start, start + 1, cuts, extra_r))
-        store_args: tuple[Any, ...] = (sc, self._hot, self._marks, stamp, largest, upper_only)
+        store_args: tuple[Any, ...] = (
+            sc, self._hot, self._marks, stamp, largest, upper_only, settle
+        )  # fmt: skip
         found = [scan_kernel.scan(qc, q_hot, q_line, *walk, *store_args) for walk in walks]
         if len(found) == 1:
             return found[0]
@@ -390,6 +398,21 @@ class IndexedEngine:
             np.concatenate(parts) for parts in zip(*found, strict=True)
         )
         return qi, rows, dist, err, s_dist, s_err
+
+    def _settling(self, q: Elements, probe: Activity, rules: SeparationRules) -> tuple[Any, ...]:
+        """The ``settle`` argument of :func:`deconflict.core.scan.scan` for ``probe``."""
+        assert self._store is not None
+        columns = self._activities.columns()
+        if len(self._settled) < len(columns.west):
+            self._settled = np.full(len(columns.west), -1, dtype=np.int32)
+        party = self._activities.party_code(probe.party_id)
+        category = self._activities.category_code(probe.category)
+        smallest = self._rule_tables.get(rules, self._activities, party, category).min()
+        box_and_rule = np.append(shapely.bounds(probe.geometry), smallest)
+        return (
+            self._settled, q.exact, self._store.exact, columns.west, columns.south,
+            columns.east, columns.north, box_and_rule,
+        )  # fmt: skip
 
     def _ranges(self, keys: IntArray) -> tuple[IntArray, IntArray]:
         """Where each key's rows lie in the sorted grid (empty ranges for absent keys).
@@ -447,25 +470,8 @@ class IndexedEngine:
         q = self._query_elements(activity)
         if not len(q):
             return []
-        _, rows, _, _ = self.scan(q, rules)
+        _, rows, _, _, _, _ = self._scan(q, rules, probe=activity)
         return [int(s) for s in np.unique(self._store.decl[rows])]
-
-    def _rule_table(self, rules: SeparationRules, party: int, category: int) -> Array:
-        """The rule between (``party``, ``category``) and every (party, category) code, as a
-        table, kept until the rules change (a check would otherwise ask
-        :class:`SeparationRules` a hundred times)."""
-        parties, categories = self._activities.party_names, self._activities.category_names
-        key = (party, category, len(parties), len(categories), rules.revision, rules.default_m)
-        if self._rule_owner is not rules or len(self._rule_tables) > 1024:
-            self._rule_owner, self._rule_tables = rules, {}
-        table = self._rule_tables.get(key)
-        if table is None:
-            mine, kind = parties[party], categories[category]
-            table = np.array(
-                [[rules.between(mine, other, kind, c) for c in categories] for other in parties]
-            ).reshape(len(parties), len(categories))
-            self._rule_tables[key] = table
-        return table
 
     @_serialised
     def conflicting(self, activity: Activity, rules: SeparationRules) -> list[str]:
@@ -480,7 +486,7 @@ class IndexedEngine:
         q = self._query_elements(activity)
         if not len(q):
             return []
-        qi, rows, low_d, low_e, dist, err = self._scan(q, rules)
+        qi, rows, low_d, low_e, dist, err = self._scan(q, rules, probe=activity)
         if not len(rows):
             return []
         store = self._store
@@ -488,7 +494,7 @@ class IndexedEngine:
         party = self._activities.party_code(activity.party_id)
         category = self._activities.category_code(activity.category)
         columns = self._activities.columns()
-        table = self._rule_table(rules, party, category)
+        table = self._rule_tables.get(rules, self._activities, party, category)
         box = shapely.bounds(activity.geometry).tolist()
         separation, factor, lower, exact, certain, boxed = judge_probe_pairs(
             table,

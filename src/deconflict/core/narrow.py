@@ -11,7 +11,6 @@ pair certain needs.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
@@ -50,11 +49,30 @@ error for declarations up to 1,000 km across, with room to spare) plus
 tighter factor for the pair's actual extent."""
 
 
-@njit(cache=True)
-def _certain_factor(west: float, south: float, east: float, north: float) -> float:
-    per_east, per_north = compiled._per_degree((south + north) / 2.0)
-    r = 0.5 * math.hypot((east - west) * per_east, (north - south) * per_north) * 1.01 + 1000.0
-    return 1.0 + 3.0 * (r / 6_356_000.0) ** 2 / 6.0
+class RuleTables:
+    """The rule between one (party, category) and every (party, category) code, as a table,
+    kept until the rules change: a check's compiled judging looks rules up by code, and
+    would otherwise ask :class:`SeparationRules` a hundred times per check."""
+
+    def __init__(self) -> None:
+        self._owner: SeparationRules | None = None
+        self._tables: dict[tuple[Any, ...], Array] = {}
+
+    def get(self, rules: SeparationRules, names: Any, party: int, category: int) -> Array:
+        """The table for codes ``party`` and ``category`` of ``names`` (an
+        :class:`~deconflict.core.activity_store.ActivityStore`, whose code lists only grow)."""
+        parties, categories = names.party_names, names.category_names
+        key = (party, category, len(parties), len(categories), rules.revision, rules.default_m)
+        if self._owner is not rules or len(self._tables) > 1024:
+            self._owner, self._tables = rules, {}
+        table = self._tables.get(key)
+        if table is None:
+            mine, kind = parties[party], categories[category]
+            table = np.array(
+                [[rules.between(mine, other, kind, c) for c in categories] for other in parties]
+            ).reshape(len(parties), len(categories))
+            self._tables[key] = table
+        return table
 
 
 @njit(cache=True)
@@ -68,7 +86,7 @@ def certain_factor(west: Array, south: Array, east: Array, north: Array) -> Arra
     """
     factor = np.empty(len(west))
     for k in range(len(west)):
-        factor[k] = _certain_factor(west[k], south[k], east[k], north[k])
+        factor[k] = compiled.certain_factor_of(west[k], south[k], east[k], north[k])
     return factor
 
 
@@ -119,7 +137,7 @@ def judge_probe_pairs(
         i, j = qi[k], rows[k]
         slot = decl[j]
         separation[k] = rule_table[party[slot], category[slot]] + buffer_m + s_buf[j]
-        factor[k] = _certain_factor(
+        factor[k] = compiled.certain_factor_of(
             min(west[slot], p_west),
             min(south[slot], p_south),
             max(east[slot], p_east),

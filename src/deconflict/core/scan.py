@@ -157,6 +157,7 @@ def scan(
     stamp: int,
     largest: float,
     upper_only: bool,
+    settle: Any_,
 ) -> tuple[Any_, Any_, Any_, Any_, Any_, Any_]:
     """Walk the grid ranges [lo[k], hi[k]) found for query keys k (owned by query element
     ``keys_owner[k]``) and keep the pairs whose lower bound is below S's upper bound, with
@@ -166,6 +167,11 @@ def scan(
     each with its own row of ``marks`` and its own stretch of the output: a run never
     shares a query element with another, so its marks alone say which rows its elements
     have already met.
+
+    ``settle`` (see :func:`no_settling`) lets a verdict skip the rest of a declaration's
+    rows once one pair makes it a certain conflict (:func:`_settles`): ``settled[slot]``
+    is set to ``stamp`` then, shared by the runs (a row that a run measures before another
+    run's flag lands is measured needlessly, never missed).
     """
     runs = len(cuts) - 1
     first = np.zeros(runs + 1, dtype=np.int64)
@@ -186,8 +192,8 @@ def scan(
     for r in prange(runs):
         found[r] = _walk(
             q, q_hot, q_line, keys_owner, lo, hi, cuts[r], cuts[r + 1], grid_rows, s, s_hot,
-            marks[r], stamp, largest, upper_only, first[r], out_q, out_r, out_d, out_e,
-            out_sd, out_se,
+            marks[r], stamp, largest, upper_only, settle, first[r], out_q, out_r, out_d,
+            out_e, out_sd, out_se,
         )  # fmt: skip
     n = found[0]
     for r in range(1, runs):  # close the gaps the runs left between their stretches
@@ -216,6 +222,7 @@ def _walk(
     stamp: int,
     largest: float,
     upper_only: bool,
+    settle: Any_,
     n: int,
     out_q: Any_,
     out_r: Any_,
@@ -237,6 +244,8 @@ def _walk(
     """
     start = n
     qbuf, sbuf = q[7], s[7]
+    settled = settle[0]
+    settling = len(settled) > 0
     for k in range(k0, k1):
         i = keys_owner[k]
         q0, q1, qw, qs, qe, qn, qparty, qdecl = (
@@ -262,6 +271,8 @@ def _walk(
             if marks[j] == stamp + i:
                 continue
             marks[j] = stamp + i
+            if settling and settled[decl] == stamp:
+                continue
             if _outside_corridor(q_line, i, row):
                 continue
             limit = largest + qbuf[i] + sbuf[j]
@@ -270,4 +281,38 @@ def _walk(
                 out_q[n], out_r[n], out_d[n], out_e[n] = i, j, d, e
                 out_sd[n], out_se[n] = sd, se
                 n += 1
+                if settling and sd < limit and _settles(settle, i, j, decl, sd, se, qbuf, sbuf):
+                    settled[decl] = stamp
     return n - start
+
+
+def no_settling() -> tuple[Any_, ...]:
+    """The ``settle`` argument of :func:`scan` that measures every row: callers that need
+    every pair (the self-join, :meth:`deconflict.core.index.IndexedEngine.scan`)."""
+    empty, none = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.bool_)
+    nowhere = np.zeros(0)
+    return (empty, none, none, nowhere, nowhere, nowhere, nowhere, np.zeros(5))
+
+
+@njit(cache=True, inline="always")
+def _settles(
+    settle: Any_, i: int, j: int, slot: int, sd: float, se: float, qbuf: Any_, sbuf: Any_
+) -> bool:
+    """Whether the pair (query element i, store row j of declaration ``slot``), measured
+    strictly at ``sd`` ± ``se``, makes the declaration a certain conflict: both elements
+    exact and :func:`deconflict.core.compiled.certainly_within` with the verdict's own
+    certainty factor and the *smallest* separation any rule gives the probe, so that the
+    verdict, judging this pair with its real (never smaller) separation, calls it certain
+    too (:func:`deconflict.core.narrow.judge_probe_pairs`).
+
+    ``settle`` = (settled per slot, query exact, store exact, the slots' west, south, east,
+    north, and the probe's west, south, east, north and smallest rule; all arrays, as numba's
+    parallel loops need)."""
+    _, q_exact, s_exact, west, south, east, north, probe = settle
+    if not (q_exact[i] and s_exact[j]):
+        return False
+    factor = compiled.certain_factor_of(
+        min(west[slot], probe[0]), min(south[slot], probe[1]), max(east[slot], probe[2]),
+        max(north[slot], probe[3]),
+    )  # fmt: skip
+    return compiled.certainly_within(sd, se, factor, probe[4] + qbuf[i] + sbuf[j])
