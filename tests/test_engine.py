@@ -539,3 +539,17 @@ def test_checks_on_other_threads_while_the_index_is_written(rules: SeparationRul
         thread.join()
     assert not failures
     assert answers == [expected * 15] * 3
+
+
+def test_reading_kernels_cannot_allocate() -> None:
+    """``compiled.reading`` drops numba's reference counts, which is sound only for kernels
+    that allocate nothing: one that tries must fail to compile, not leak or crash."""
+    import numba
+
+    from deconflict.core.compiled import reading
+
+    def allocates(n: int) -> float:
+        return float(np.empty(n).sum())
+
+    with pytest.raises(numba.core.errors.TypingError):
+        reading(allocates)(3)

@@ -314,7 +314,7 @@ def is_point(cols: Any_, i: int) -> bool:
     return not cols[13][i] and cols[0][i] == cols[2][i] and cols[1][i] == cols[3][i]
 
 
-@njit(cache=True)
+@compiled.reading
 def _pair(a: Any_, i: int, b: Any_, j: int, s: float) -> tuple[float, float]:
     """(distance, error) of element i of ``a`` against element j of ``b``, as
     ``compiled._pair`` with ``limit`` = inf, but in ECEF for segments and point sites."""

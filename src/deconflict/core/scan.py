@@ -205,7 +205,7 @@ def scan(
     return out_q[:n], out_r[:n], out_d[:n], out_e[:n], out_sd[:n], out_se[:n]
 
 
-@njit(cache=True)
+@compiled.reading
 def _walk(
     q: Any_,
     q_hot: Any_,
