@@ -215,6 +215,29 @@ def test_all_pairs_are_the_pairs_the_scan_finds(seed: int) -> None:
     assert fast.all_pairs(rules, chunk=37) == scan_pairs(scan, rules)
 
 
+def test_all_pairs_when_one_key_group_fills_the_output() -> None:
+    """Sixty patrols of two parties on the same 500 m of road in the same hour: one key
+    group holds hundreds of elements and gives thousands of element pairs, more than the
+    join's first output (1,024), so its kernel stops mid-group, the output grows and the
+    group resumes where it stopped. Every pair must still be found exactly once."""
+    rng = np.random.default_rng(11)
+    rules = SeparationRules(default_m=300.0)
+    scan, fast = ScanEngine(), IndexedEngine(cell_deg=0.02)
+    for k in range(60):
+        lon = LON + np.cumsum(rng.uniform(0.0, 0.0006, 9))
+        lat = LAT + rng.uniform(-0.0005, 0.0005, 9)
+        times = T0 + np.cumsum(rng.uniform(20.0, 60.0, 9))
+        patrol = Activity(
+            f"p{k}", 1, PARTIES[k % 2], Kind.movement, LineString(zip(lon, lat, strict=True)),
+            float(times[0]), float(times[-1]), times, 300.0, 0.0, None, None,
+        )  # fmt: skip
+        scan.upsert(patrol)
+        fast.upsert(patrol)
+    found = fast.all_pairs(rules)
+    assert len(found) > 300
+    assert found == scan_pairs(scan, rules)
+
+
 # --- index maintenance ------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from deconflict.core.compiled import _pair_both
+from deconflict.core.compiled import _pair_both, reading
 from deconflict.core.kernels import TIME_SLACK_S
 
 Any_ = Any
@@ -173,6 +173,78 @@ def _grow(a: Any_, n: int) -> Any_:
     return bigger
 
 
+@reading
+def _group_pairs(
+    m: int,
+    rows: Any_,
+    g_hot: Any_,
+    g_near: Any_,
+    g_seg: Any_,
+    g_at: Any_,
+    s: Any_,
+    exact: Any_,
+    largest: float,
+    n: int,
+    first_a: int,
+    first_b: int,
+    out: Any_,
+) -> tuple[int, int, int]:
+    """The pair tests of one key group of :func:`self_pairs` (its ``m`` rows' records copied
+    into ``g_*``) from the pair (``first_a``, ``first_b``) on, written from ``n`` on into
+    ``out``. Returns the new count and where it stopped: (count, m, m) when the group is
+    done, or the pair it could not write because ``out`` is full (the caller grows it and
+    calls again from there). Reads only, so it runs without numba's reference counts
+    (:func:`deconflict.core.compiled.reading`): the views of the records it compares
+    otherwise cost a call into numba's runtime each."""
+    out_i, out_j, out_d, out_e, out_ds, out_es = out
+    sbuf, seg = s[7], s[13]
+    for a in range(first_a, m):
+        q0, q1, qw, qs, qe, qn, qparty, qdecl = (
+            g_near[a, 0],
+            g_near[a, 1],
+            g_near[a, 2],
+            g_near[a, 3],
+            g_near[a, 4],
+            g_near[a, 5],
+            g_near[a, 6],
+            g_near[a, 7],
+        )
+        for b in range(first_b if a == first_a else a + 1, m):
+            if g_hot[b, 0] > q1:
+                break  # entries are in start order: no later one overlaps a's reach
+            # One branch for all the tests (bitwise, not short-circuit): each alone
+            # passes about half the time, and mispredicted branches were most of the cost.
+            ok = (
+                (g_hot[b, 1] >= q0)
+                & (g_hot[b, 2] <= qe)
+                & (g_hot[b, 4] >= qw)
+                & (g_hot[b, 3] <= qn)
+                & (g_hot[b, 5] >= qs)
+                & (g_hot[b, 7] != qdecl)
+                & (g_hot[b, 6] != qparty)
+                & ((g_at[a] | g_at[b]) == 7)
+            )
+            if not ok:
+                continue
+            i, j = rows[a], rows[b]
+            if seg[i] and seg[j] and _parts_apart(g_seg[a], g_seg[b], g_near[a], g_hot[b]):
+                continue
+            if g_hot[b, 7] < qdecl:
+                i, j = j, i
+            limit = largest + sbuf[i] + sbuf[j]
+            d, e, ds, es = _pair_both(s, i, s, j, limit)
+            if d - e >= limit:
+                continue
+            if not (exact[i] and exact[j]):
+                ds, es = math.inf, 0.0
+            if n == len(out_i):
+                return n, a, b
+            out_i[n], out_j[n], out_d[n], out_e[n] = i, j, d, e
+            out_ds[n], out_es[n] = ds, es
+            n += 1
+    return n, m, m
+
+
 @njit(cache=True, nogil=True)
 def self_pairs(
     keys: Any_,
@@ -208,7 +280,7 @@ def self_pairs(
     out_ds = np.empty(cap)
     out_es = np.empty(cap)
     n = 0
-    ax, ay, bx, by, t0, t1, tol, sbuf, _, _, _, _, _, seg = s
+    ax, ay, bx, by, t0, t1, tol = s[0], s[1], s[2], s[3], s[4], s[5], s[6]
     g_hot = np.empty((64, 8), dtype=hot.dtype)
     g_near = np.empty((64, 8), dtype=near.dtype)
     g_seg = np.empty((64, 7))
@@ -239,52 +311,16 @@ def self_pairs(
             g_near[a, :] = near[row, :]
             g_seg[a, 0], g_seg[a, 1], g_seg[a, 2], g_seg[a, 3] = ax[row], ay[row], bx[row], by[row]
             g_seg[a, 4], g_seg[a, 5], g_seg[a, 6] = t0[row], t1[row], tol[row]
-        for a in range(m):
-            q0, q1, qw, qs, qe, qn, qparty, qdecl = (
-                g_near[a, 0],
-                g_near[a, 1],
-                g_near[a, 2],
-                g_near[a, 3],
-                g_near[a, 4],
-                g_near[a, 5],
-                g_near[a, 6],
-                g_near[a, 7],
-            )
-            for b in range(a + 1, m):
-                if g_hot[b, 0] > q1:
-                    break  # entries are in start order: no later one overlaps a's reach
-                # One branch for all the tests (bitwise, not short-circuit): each alone
-                # passes about half the time, and mispredicted branches were most of the cost.
-                ok = (
-                    (g_hot[b, 1] >= q0)
-                    & (g_hot[b, 2] <= qe)
-                    & (g_hot[b, 4] >= qw)
-                    & (g_hot[b, 3] <= qn)
-                    & (g_hot[b, 5] >= qs)
-                    & (g_hot[b, 7] != qdecl)
-                    & (g_hot[b, 6] != qparty)
-                    & ((g_at[a] | g_at[b]) == 7)
-                )
-                if not ok:
-                    continue
-                i, j = rows[g0 + a], rows[g0 + b]
-                if seg[i] and seg[j] and _parts_apart(g_seg[a], g_seg[b], g_near[a], g_hot[b]):
-                    continue
-                if g_hot[b, 7] < qdecl:
-                    i, j = j, i
-                limit = largest + sbuf[i] + sbuf[j]
-                d, e, ds, es = _pair_both(s, i, s, j, limit)
-                if d - e >= limit:
-                    continue
-                if not (exact[i] and exact[j]):
-                    ds, es = math.inf, 0.0
-                if n == len(out_i):
-                    out_i, out_j = _grow(out_i, n), _grow(out_j, n)
-                    out_d, out_e = _grow(out_d, n), _grow(out_e, n)
-                    out_ds, out_es = _grow(out_ds, n), _grow(out_es, n)
-                out_i[n], out_j[n], out_d[n], out_e[n] = i, j, d, e
-                out_ds[n], out_es[n] = ds, es
-                n += 1
+        a, b = 0, 1
+        while a < m:  # until the group is done, growing the output whenever it fills
+            n, a, b = _group_pairs(
+                m, rows[g0:g1], g_hot, g_near, g_seg, g_at, s, exact, largest, n, a, b,
+                (out_i, out_j, out_d, out_e, out_ds, out_es),
+            )  # fmt: skip
+            if a < m:
+                out_i, out_j = _grow(out_i, n), _grow(out_j, n)
+                out_d, out_e = _grow(out_d, n), _grow(out_e, n)
+                out_ds, out_es = _grow(out_ds, n), _grow(out_es, n)
         g0 = g1
     return out_i[:n], out_j[:n], out_d[:n], out_e[:n], out_ds[:n], out_es[:n]
 
