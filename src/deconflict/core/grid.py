@@ -100,24 +100,61 @@ class SpaceTimeGrid:
         timeless layer; with their element index, and the query elements that would need
         more than ``max_keys`` keys (an open-ended site over a long-lived index, a
         country-sized area), which the caller compares with every live row instead."""
-        bmin, bmax = buckets_in_use
         first, last = q.reach()
-        first = first - 1e-3
-        last = last + 1e-3
-        lo = np.maximum(np.floor(np.maximum(first, 0.0) / self.bucket_s) + 1, bmin)
-        hi = np.minimum(np.floor(np.minimum(last, 1e15) / self.bucket_s) + 1, bmax)
-        b0 = lo.astype(np.int64)
-        b1 = np.maximum(hi.astype(np.int64), b0 - 1)  # b1 < b0: no timed bucket to visit
-        cx0, cx1, cy0, cy1 = self.cells(q, margin_m)
-        cells = (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
-        huge = cells * (b1 - b0 + 2) > max_keys
-        b1 = np.where(huge, b0 - 1, b1)
-        cx1, cy1 = np.where(huge, cx0, cx1), np.where(huge, cy0 - 1, cy1)
-        zero = np.zeros(len(q), dtype=np.int64)
-        timed = self.expand(cx0, cx1, cy0, cy1, b0, b1)
-        timeless = self.expand(cx0, cx1, cy0, cy1, zero, zero)
-        keys = np.concatenate([timed[0], timeless[0]])
-        return keys, np.concatenate([timed[1], timeless[1]]), np.flatnonzero(huge)
+        west, south, east, north = prefilter.widened_box(q, margin_m)
+        keys, owner, huge = _query_keys(
+            first, last, (west, south, east, north), self.bucket_s, self.cell_deg,
+            buckets_in_use, max_keys, self.nx, self.ny,
+        )  # fmt: skip
+        return keys, owner, huge
+
+
+@njit(cache=True)
+def _query_keys(
+    first: Any, last: Any, box: Any, bucket_s: float, cell_deg: float,
+    buckets_in_use: tuple[int, int], max_keys: int, nx: int, ny: int,
+) -> tuple[Any, Any, Any]:  # fmt: skip
+    """:meth:`SpaceTimeGrid.query_keys` in one compiled pass (as numpy it was some twenty
+    calls over fifty elements, a tenth of a fast check): the timed keys of every element,
+    then the timeless ones, each with its element, and the oversized elements."""
+    west, south, east, north = box
+    bmin, bmax = buckets_in_use
+    n = len(first)
+    ranges = np.empty((n, 6), dtype=np.int64)  # cx0, cx1, cy0, cy1, b0, b1
+    huge = np.zeros(n, dtype=np.bool_)
+    timed_total, timeless_total = 0, 0
+    for e in range(n):
+        lo = max(math.floor(max(first[e] - 1e-3, 0.0) / bucket_s) + 1, bmin)
+        hi = min(math.floor(min(last[e] + 1e-3, 1e15) / bucket_s) + 1, bmax)
+        b0 = int(lo)
+        b1 = max(int(hi), b0 - 1)  # b1 < b0: no timed bucket to visit
+        cx0 = math.floor((west[e] + 180.0) / cell_deg) + 1
+        cx1 = math.floor((east[e] + 180.0) / cell_deg) + 1
+        cy0 = math.floor((south[e] + 90.0) / cell_deg) + 1
+        cy1 = math.floor((north[e] + 90.0) / cell_deg) + 1
+        if (cx1 - cx0 + 1) * (cy1 - cy0 + 1) * (b1 - b0 + 2) > max_keys:
+            huge[e] = True
+            b1, cx1, cy1 = b0 - 1, cx0, cy0 - 1
+        ranges[e] = (cx0, cx1, cy0, cy1, b0, b1)
+        cells = max(cx1 - cx0 + 1, 0) * max(cy1 - cy0 + 1, 0)
+        timed_total += cells * max(b1 - b0 + 1, 0)
+        timeless_total += cells
+    keys = np.empty(timed_total + timeless_total, dtype=np.int64)
+    owner = np.empty(timed_total + timeless_total, dtype=np.int64)
+    at = 0
+    for timeless in (False, True):
+        for e in range(n):
+            cx0, cx1, cy0, cy1, b0, b1 = ranges[e]
+            if timeless:
+                b0, b1 = 0, 0
+            for b in range(b0, b1 + 1):
+                for cy in range(cy0, cy1 + 1):
+                    base = (b * ny + cy) * nx
+                    for cx in range(cx0, cx1 + 1):
+                        keys[at] = base + cx
+                        owner[at] = e
+                        at += 1
+    return keys, owner, np.flatnonzero(huge)
 
 
 @njit(cache=True)
