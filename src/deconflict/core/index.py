@@ -330,25 +330,14 @@ class IndexedEngine:
         )
         return elems
 
-    @_serialised
-    def scan(
-        self,
-        q: Elements,
-        rules: SeparationRules,
-        upper_only: bool = False,
-    ) -> tuple[IntArray, IntArray, Array, Array]:
-        """Pairs (query element, store row, distance, error) that may be closer than S."""
-        qi, rows, dist, err, _, _ = self._scan(q, rules, upper_only)
-        return qi, rows, dist, err
-
     def _scan(
         self,
         q: Elements,
         rules: SeparationRules,
-        upper_only: bool = False,
         probe: Activity | None = None,
     ) -> tuple[IntArray, IntArray, Array, Array, Array, Array]:
-        """:meth:`scan` with each pair's strict (distance, error) too.
+        """Pairs (query element, store row) that may be closer than S, each with its
+        (distance, error) for dropping and its strict (distance, error) for certainty.
 
         The grid gives row ranges per query key; :func:`deconflict.core.scan.scan` walks
         them. Rows still in the delta, and rows met by an oversized query element, are
@@ -389,7 +378,7 @@ class IndexedEngine:
             cuts = scan_kernel.split(extra_q, start, start + 1, threads, self.min_rows_per_run)
             walks.append((extra_q, start, start + 1, cuts, extra_r))
         store_args: tuple[Any, ...] = (
-            sc, self._hot, self._marks, stamp, largest, upper_only, settle
+            sc, self._hot, self._marks, stamp, largest, settle
         )  # fmt: skip
         found = [scan_kernel.scan(qc, q_hot, q_line, *walk, *store_args) for walk in walks]
         if len(found) == 1:

@@ -156,7 +156,6 @@ def scan(
     marks: Any_,
     stamp: int,
     largest: float,
-    upper_only: bool,
     settle: Any_,
 ) -> tuple[Any_, Any_, Any_, Any_, Any_, Any_]:
     """Walk the grid ranges [lo[k], hi[k]) found for query keys k (owned by query element
@@ -192,8 +191,8 @@ def scan(
     for r in prange(runs):
         found[r] = _walk(
             q, q_hot, q_line, keys_owner, lo, hi, cuts[r], cuts[r + 1], grid_rows, s, s_hot,
-            marks[r], stamp, largest, upper_only, settle, first[r], out_q, out_r, out_d,
-            out_e, out_sd, out_se,
+            marks[r], stamp, largest, settle, first[r], out_q, out_r, out_d, out_e,
+            out_sd, out_se,
         )  # fmt: skip
     n = found[0]
     for r in range(1, runs):  # close the gaps the runs left between their stretches
@@ -221,7 +220,6 @@ def _walk(
     marks: Any_,
     stamp: int,
     largest: float,
-    upper_only: bool,
     settle: Any_,
     n: int,
     out_q: Any_,
@@ -238,9 +236,7 @@ def _walk(
     separation, then the corridor. ``marks`` remembers, per store row, the last query
     element (``stamp + owner``) that looked at it, which removes the duplicates a row
     registered in several cells produces (a query element's keys are contiguous). A query
-    element never meets its own declaration, and with ``upper_only`` (the self-join) only
-    larger slots, so that each unordered pair is looked at once. Dead rows have an empty
-    time interval. Returns how many pairs were written.
+    element never meets its own declaration. Dead rows have an empty time interval. Returns how many pairs were written.
     """
     start = n
     qbuf, sbuf = q[7], s[7]
@@ -266,7 +262,7 @@ def _walk(
             if row[2] > qe or row[4] < qw or row[3] > qn or row[5] < qs:
                 continue
             decl = row[7]
-            if row[6] == qparty or decl == qdecl or (upper_only and decl < qdecl):
+            if row[6] == qparty or decl == qdecl:
                 continue
             if marks[j] == stamp + i:
                 continue
@@ -288,7 +284,7 @@ def _walk(
 
 def no_settling() -> tuple[Any_, ...]:
     """The ``settle`` argument of :func:`scan` that measures every row: callers that need
-    every pair (the self-join, :meth:`deconflict.core.index.IndexedEngine.scan`)."""
+    every pair (the self-join's timeless rows, the benchmark's phases)."""
     empty, none = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.bool_)
     nowhere = np.zeros(0)
     return (empty, none, none, nowhere, nowhere, nowhere, nowhere, np.zeros(5))
